@@ -1,0 +1,470 @@
+"""A container's environment as the kubelet builds it (research doc §2).
+
+Port of ``(*Kubelet).makeEnvironmentVariables`` (``pkg/kubelet/kubelet_pods.go``) and
+``ExpandContainerCommandAndArgs`` (``pkg/kubelet/container/helpers.go``) for static analysis:
+what cannot be known from the input (a ConfigMap that was not given, a ``fieldRef``, a
+``resourceFieldRef``, a ``fileKeyRef``) is *unknown* (``None``), never guessed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from .expansion import expand, references
+from .services import ServiceLinkEnv, ServiceLinkValue, service_link_env
+from .workloads import service_links_enabled
+
+__all__ = [
+    "EnvError",
+    "EnvVar",
+    "Environment",
+    "OpaqueSource",
+    "Source",
+    "effective_environment",
+    "expanded_args",
+    "expanded_command",
+]
+
+_MAX_COMBINATIONS = 64
+"""Beyond this many ways to expand one value, the result is simply unknown."""
+
+
+class Source(StrEnum):
+    """What set a variable."""
+
+    SERVICE_LINK = "service-link"
+    ENV_FROM = "envFrom"
+    ENV = "env"  # a literal env[].value (or no value at all: "")
+    VALUE_FROM = "valueFrom"
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """One definition of a variable, and through ``overrides`` the ones it replaced.
+
+    ``possible`` holds the values this definition may give, ``None`` standing for a value
+    that cannot be known; several values mean the kubelet's choice is nondeterministic
+    (two Services producing one name). ``maybe_absent``: the definition may not apply at all
+    (an optional reference to an object that was not given), and then ``overrides`` is in
+    effect, or nothing if it is ``None``.
+    """
+
+    name: str
+    possible: tuple[str | None, ...]
+    source: Source
+    origin: str
+    display: str
+    entry: Mapping[str, Any] | None = None
+    links: tuple[ServiceLinkValue, ...] = ()  # for Source.SERVICE_LINK
+    overrides: EnvVar | None = None
+    maybe_absent: bool = False
+    sensitive: bool = False  # the value comes (partly) from a Secret
+
+    @property
+    def candidates(self) -> tuple[str | None, ...]:
+        """Every value the variable may end up with (``None``: an unknown one)."""
+        values = self.possible
+        if self.maybe_absent and self.overrides is not None:
+            values += self.overrides.candidates
+        return tuple(dict.fromkeys(values))
+
+    @property
+    def may_be_unset(self) -> bool:
+        """The variable may not be set at all."""
+        return self.maybe_absent and (self.overrides is None or self.overrides.may_be_unset)
+
+    @property
+    def value(self) -> str | None:
+        """The value, or ``None`` when it is unknown, may be unset, or is one of several."""
+        candidates = self.candidates
+        if len(candidates) == 1 and not self.may_be_unset:
+            return candidates[0]
+        return None
+
+    @property
+    def service(self) -> Mapping[str, Any] | None:
+        """The Service that produced a service-link variable (the first candidate's)."""
+        return self.links[0].service if self.links else None
+
+    def history(self) -> Iterator[EnvVar]:
+        """This definition, then each one it overrides, most recent first."""
+        var: EnvVar | None = self
+        while var is not None:
+            yield var
+            var = var.overrides
+
+
+@dataclass(frozen=True)
+class OpaqueSource:
+    """An ``envFrom`` source whose keys are unknown: it may define any name with ``prefix``."""
+
+    prefix: str
+    origin: str
+    entry: Mapping[str, Any]
+    sensitive: bool
+
+    def covers(self, name: str) -> bool:
+        return name.startswith(self.prefix)
+
+    def define(self, name: str, overrides: EnvVar | None) -> EnvVar:
+        """What this source may do to ``name``: an unknown value, or nothing."""
+        return EnvVar(
+            name,
+            (None,),
+            Source.ENV_FROM,
+            self.origin,
+            f"<{self.origin}>",
+            self.entry,
+            overrides=overrides,
+            maybe_absent=True,
+            sensitive=self.sensitive,
+        )
+
+
+@dataclass(frozen=True)
+class EnvError:
+    """A reason the kubelet would not start the container (``CreateContainerConfigError``)."""
+
+    message: str
+    origin: str
+    entry: Mapping[str, Any] | None
+
+
+@dataclass
+class Environment:
+    """The environment of one container: explicit definitions first, then service links."""
+
+    defined: dict[str, EnvVar] = field(default_factory=dict)  # the kubelet's tmpEnv
+    links: dict[str, EnvVar] = field(default_factory=dict)  # its serviceEnv
+    opaque: list[OpaqueSource] = field(default_factory=list)
+    errors: list[EnvError] = field(default_factory=list)
+
+    def get(self, name: str) -> EnvVar | None:
+        """The definition in effect for ``name``, or ``None`` when nothing may set it.
+
+        With an :class:`OpaqueSource` covering ``name``, a name defined nowhere else gets a
+        ``maybe_absent`` unknown definition.
+        """
+        var = self.defined.get(name) or self.links.get(name)
+        if var is None:
+            for source in self.opaque:
+                if source.covers(name):
+                    var = source.define(name, var)
+        return var
+
+    def __iter__(self) -> Iterator[str]:
+        """The names known to be (possibly) set; see :attr:`complete`."""
+        yield from self.defined
+        yield from (name for name in self.links if name not in self.defined)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    @property
+    def complete(self) -> bool:
+        """No ``envFrom`` source with unknown contents: iteration lists every name."""
+        return not self.opaque
+
+    def values(self) -> dict[str, str | None]:
+        """``name -> value`` (``None``: unknown, ambiguous or maybe unset) of every known name."""
+        return {name: self[name].value for name in self}
+
+    def __getitem__(self, name: str) -> EnvVar:
+        var = self.get(name)
+        if var is None:
+            raise KeyError(name)
+        return var
+
+    def lookup(self, name: str) -> str | None:
+        """The value of ``name`` if it is known for sure (for :func:`expand`)."""
+        var = self.get(name)
+        return None if var is None else var.value
+
+
+# --- objects that env and envFrom refer to ---------------------------------------------------
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _configmap_data(configmap: Mapping[str, Any]) -> dict[str, str | None]:
+    """``.data`` (``binaryData`` is ignored by the kubelet); a non-string value is unknown."""
+    return {
+        str(key): value if isinstance(value, str) else None
+        for key, value in _mapping(configmap.get("data")).items()
+    }
+
+
+def _decode(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return base64.b64decode(value, validate=True).decode("utf-8", errors="replace")
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _secret_data(secret: Mapping[str, Any]) -> dict[str, str | None]:
+    """Decoded ``.data``, with ``.stringData`` on top (the API server merges it in)."""
+    data = {str(key): _decode(value) for key, value in _mapping(secret.get("data")).items()}
+    for key, value in _mapping(secret.get("stringData")).items():
+        data[str(key)] = value if isinstance(value, str) else None
+    return data
+
+
+@dataclass(frozen=True)
+class _Store:
+    """The ConfigMaps or the Secrets of the namespace; ``objects=None``: not known at all."""
+
+    kind: str
+    objects: Mapping[str, Any] | None
+    read: Callable[[Mapping[str, Any]], dict[str, str | None]]
+    sensitive: bool = False
+
+    def absent(self, name: str) -> bool:
+        return self.objects is not None and name not in self.objects
+
+    def data(self, name: str) -> dict[str, str | None] | None:
+        """The object's data, or ``None`` when it is unknown."""
+        obj = None if self.objects is None else self.objects.get(name)
+        return self.read(obj) if isinstance(obj, Mapping) else None
+
+    def not_found(self, name: str) -> str:
+        return f'{self.kind.lower()} "{name}" not found'
+
+
+# --- the algorithm ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Builder:
+    env: Environment
+    namespace: str
+    configmaps: _Store
+    secrets: _Store
+    pod_fields: Mapping[str, str] | None
+
+    def previous(self, name: str) -> EnvVar | None:
+        return self.env.get(name)
+
+    def define(self, var: EnvVar) -> None:
+        self.env.defined[var.name] = var
+
+    def error(self, message: str, origin: str, entry: Mapping[str, Any]) -> None:
+        self.env.errors.append(EnvError(message, origin, entry))
+
+    def env_from(self, index: int, entry: Mapping[str, Any]) -> None:
+        """One ``envFrom`` source: its keys overwrite what earlier sources set."""
+        for ref_field, store in (("configMapRef", self.configmaps), ("secretRef", self.secrets)):
+            ref = entry.get(ref_field)
+            if isinstance(ref, Mapping):
+                break
+        else:
+            return
+        name, prefix = _str(ref.get("name")), _str(entry.get("prefix"))
+        where = f"envFrom[{index}]: {store.kind} {name}"
+        if store.absent(name):
+            if ref.get("optional") is not True:
+                self.error(store.not_found(name), where, entry)
+            return
+        data = store.data(name)
+        if data is None:
+            source = OpaqueSource(prefix, f"{where}, not available", entry, store.sensitive)
+            for known in list(self.env):
+                if source.covers(known):
+                    self.define(source.define(known, self.previous(known)))
+            self.env.opaque.append(source)
+            return
+        for key, value in data.items():
+            var = _resolved(prefix + key, entry, f"{where} key {key}", value, store.sensitive)
+            self.define(replace(var, source=Source.ENV_FROM, overrides=self.previous(var.name)))
+
+    def env_entry(self, index: int, entry: Mapping[str, Any]) -> None:
+        """One ``env`` item: set (later items win) unless an optional reference is missing."""
+        name = entry.get("name")
+        if not isinstance(name, str) or not name:
+            return
+        where = f"env[{index}]"
+        value, value_from = entry.get("value"), entry.get("valueFrom")
+        var: EnvVar | None
+        if value is not None and value != "":
+            var = self.literal(name, where, entry, value)
+        elif isinstance(value_from, Mapping):
+            var = self.value_from(name, where, entry, value_from)
+        else:
+            var = EnvVar(name, ("",), Source.ENV, where, "", entry)
+        if var is not None:
+            self.define(replace(var, overrides=self.previous(name)))
+
+    def literal(self, name: str, where: str, entry: Mapping[str, Any], value: Any) -> EnvVar:
+        """An ``env[].value``, expanded against what is defined so far."""
+        if not isinstance(value, str):  # the API server would reject it
+            return EnvVar(name, (None,), Source.ENV, where, str(value), entry)
+        refs = {ref: self.previous(ref) for ref in dict.fromkeys(references(value))}
+        return EnvVar(
+            name,
+            _expansions(value, refs),
+            Source.ENV,
+            where,
+            expand(value, lambda ref: None if refs[ref] is None else refs[ref].value),
+            entry,
+            sensitive=any(var is not None and var.sensitive for var in refs.values()),
+        )
+
+    def value_from(
+        self, name: str, where: str, entry: Mapping[str, Any], value_from: Mapping[str, Any]
+    ) -> EnvVar | None:
+        """An ``env[].valueFrom``, never expanded; ``None``: the entry is skipped."""
+        if isinstance(ref := value_from.get("fieldRef"), Mapping):
+            path = _str(ref.get("fieldPath"))
+            known = None if self.pod_fields is None else self.pod_fields.get(path)
+            return _resolved(name, entry, f"{where}: fieldRef {path}", known)
+        if isinstance(ref := value_from.get("resourceFieldRef"), Mapping):
+            resource = _str(ref.get("resource"))
+            return _resolved(name, entry, f"{where}: resourceFieldRef {resource}", None)
+        if isinstance(ref := value_from.get("configMapKeyRef"), Mapping):
+            return self.key_ref(name, where, entry, self.configmaps, ref)
+        if isinstance(ref := value_from.get("secretKeyRef"), Mapping):
+            return self.key_ref(name, where, entry, self.secrets, ref)
+        if isinstance(ref := value_from.get("fileKeyRef"), Mapping):
+            file = f"{_str(ref.get('volumeName'))}/{_str(ref.get('path'))}"
+            var = _resolved(name, entry, f"{where}: fileKeyRef {file} key {_str(ref.get('key'))}", None)
+            return replace(var, maybe_absent=ref.get("optional") is True)
+        return EnvVar(name, ("",), Source.VALUE_FROM, where, "", entry)  # no source it knows
+
+    def key_ref(
+        self, name: str, where: str, entry: Mapping[str, Any], store: _Store, ref: Mapping[str, Any]
+    ) -> EnvVar | None:
+        """``configMapKeyRef`` / ``secretKeyRef``."""
+        obj_name, key = _str(ref.get("name")), _str(ref.get("key"))
+        optional = ref.get("optional") is True
+        origin = f"{where}: {store.kind} {obj_name} key {key}"
+        data = store.data(obj_name)
+        if store.absent(obj_name) or (data is not None and key not in data):
+            if not optional:
+                message = (
+                    store.not_found(obj_name)
+                    if store.absent(obj_name)
+                    else f"couldn't find key {key} in {store.kind} {self.namespace}/{obj_name}"
+                )
+                self.error(message, origin, entry)
+            return None
+        var = _resolved(name, entry, origin, None if data is None else data[key], store.sensitive)
+        return replace(var, maybe_absent=optional and data is None)
+
+
+def _resolved(
+    name: str, entry: Mapping[str, Any], origin: str, value: str | None, sensitive: bool = False
+) -> EnvVar:
+    """A variable taken from elsewhere: ``value``, or unknown when it is ``None``."""
+    display = f"<{origin.split(': ', 1)[-1]}>" if value is None else value
+    return EnvVar(name, (value,), Source.VALUE_FROM, origin, display, entry, sensitive=sensitive)
+
+
+_UNSET = object()
+
+
+def _expansions(text: str, refs: Mapping[str, EnvVar | None]) -> tuple[str | None, ...]:
+    """Every value ``text`` may expand to, given the possible values of what it refers to."""
+    options: list[tuple[Any, ...]] = []
+    for var in refs.values():
+        if var is None:
+            options.append((_UNSET,))
+        else:
+            options.append(var.candidates + ((_UNSET,) if var.may_be_unset else ()))
+    if _product_size(options) > _MAX_COMBINATIONS:
+        return (None,)
+    results: list[str | None] = []
+    for combination in itertools.product(*options):
+        if None in combination:
+            results.append(None)
+            continue
+        chosen = dict(zip(refs, combination, strict=True))
+        results.append(expand(text, lambda ref: None if chosen[ref] is _UNSET else chosen[ref]))
+    return tuple(dict.fromkeys(results))
+
+
+def _product_size(options: list[tuple[Any, ...]]) -> int:
+    size = 1
+    for option in options:
+        size *= len(option)
+    return size
+
+
+def _link_vars(links: ServiceLinkEnv) -> dict[str, EnvVar]:
+    result = {}
+    for name, values in links.items():
+        origin = " or ".join(dict.fromkeys(f"Service {value.ref}" for value in values))
+        possible = tuple(dict.fromkeys(value.value for value in values))
+        display = " | ".join(possible)
+        result[name] = EnvVar(name, possible, Source.SERVICE_LINK, origin, display, links=values)
+    return result
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def effective_environment(
+    container: Mapping[str, Any],
+    spec: Mapping[str, Any],
+    namespace: str,
+    services: Iterable[Mapping[str, Any]],
+    configmaps: Mapping[str, Mapping[str, Any]] | None,
+    secrets: Mapping[str, Mapping[str, Any]] | None,
+    pod_fields: Mapping[str, str] | None = None,
+    assumed_cluster_ip: str | None = None,
+) -> Environment:
+    """The environment the kubelet gives ``container`` of pod spec ``spec`` in ``namespace``.
+
+    ``services``: every Service known (any namespace; see :func:`service_link_env`).
+    ``configmaps`` / ``secrets``: the namespace's objects by name; ``None`` when they are
+    not known at all, so references to them are unknown rather than missing. Secret ``data``
+    is base64 and is decoded. ``pod_fields``: ``fieldRef`` paths with known values, e.g.
+    ``{"metadata.name": "p1"}``. A non-empty :attr:`Environment.errors` means the container
+    would not start; the rest is computed as if the failing references were absent.
+    """
+    container, spec = _mapping(container), _mapping(spec)
+    links = service_link_env(services, namespace, service_links_enabled(spec), assumed_cluster_ip)
+    builder = _Builder(
+        Environment(links=_link_vars(links)),
+        namespace,
+        _Store("ConfigMap", configmaps, _configmap_data),
+        _Store("Secret", secrets, _secret_data, sensitive=True),
+        pod_fields,
+    )
+    for index, entry in enumerate(_list(container.get("envFrom"))):
+        if isinstance(entry, Mapping):
+            builder.env_from(index, entry)
+    for index, entry in enumerate(_list(container.get("env"))):
+        if isinstance(entry, Mapping):
+            builder.env_entry(index, entry)
+    return builder.env
+
+
+def _expand_all(values: Any, env: Environment) -> list[str]:
+    return [expand(value, env.lookup) for value in _list(values) if isinstance(value, str)]
+
+
+def expanded_command(container: Mapping[str, Any], env: Environment) -> list[str]:
+    """``command`` expanded with the final environment; references not known stay verbatim."""
+    return _expand_all(_mapping(container).get("command"), env)
+
+
+def expanded_args(container: Mapping[str, Any], env: Environment) -> list[str]:
+    """``args`` expanded with the final environment (service links included, E15)."""
+    return _expand_all(_mapping(container).get("args"), env)

@@ -1,0 +1,388 @@
+"""Reading Kubernetes manifests (YAML streams, JSON, `kind: List`) with line numbers.
+
+Mappings come back as `Node`, a `dict` that also knows its own line and the line of each key
+(`line_of`). Scalars resolve exactly as `yaml.safe_load` resolves them (YAML 1.1: `yes`/`off`
+are booleans, `0755` is octal). Bad input never raises: a document that cannot be read becomes a
+`Document` with an `error`, and the other documents of the file are still read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from yaml.constructor import ConstructorError
+from yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+__all__ = [
+    "Document",
+    "InvalidYAML",
+    "ManifestError",
+    "Node",
+    "iter_paths",
+    "line_of",
+    "load_text",
+    "parse_yaml",
+]
+
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+STDIN_NAME = "<stdin>"
+# Larger JSON input is parsed by `json` (much faster, but objects carry no line numbers).
+JSON_FAST_PATH_BYTES = 1 << 20
+
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_MERGE = "tag:yaml.org,2002:merge"
+_VALUE = "tag:yaml.org,2002:value"
+
+# A `---` line starts a document wherever it is (libyaml ends block scalars there too).
+_SEPARATOR = re.compile(r"^---(?=\s|$)", re.M)
+# A line that holds YAML content: not blank, not a comment, not a directive.
+_CONTENT = re.compile(r"^(?!%)[ \t]*[^\s#]", re.M)
+
+
+class Node(dict):  # type: ignore[type-arg]
+    """A YAML mapping that remembers where it came from (1-based lines)."""
+
+    __slots__ = ("line", "key_lines")
+    line: int
+    key_lines: dict[Any, int]
+
+
+def line_of(obj: object, key: str | None = None) -> int | None:
+    """The line of a mapping loaded here (or of one of its keys); None for any other object."""
+    if key is None:
+        return getattr(obj, "line", None)
+    key_lines = getattr(obj, "key_lines", None)
+    return None if key_lines is None else key_lines.get(key)
+
+
+@dataclass
+class Document:
+    """One Kubernetes object of an input file, or the reason a document of it could not be read."""
+
+    path: str
+    index: int
+    line: int
+    obj: Mapping[str, Any] | None = None
+    error: str | None = None
+    error_line: int | None = None
+
+
+class ManifestError(Exception):
+    """A path given on the command line that cannot be used at all (a usage error)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class InvalidYAML(ValueError):
+    """Text that is not valid YAML; `line` is 1-based, None when unknown."""
+
+    def __init__(self, reason: str, line: int | None) -> None:
+        super().__init__(reason if line is None else f"line {line}: {reason}")
+        self.reason = reason
+        self.line = line
+
+
+def _builder(loader: yaml.CSafeLoader, line0: int) -> Callable[[yaml.Node], Any]:
+    """A constructor for composed nodes: `Node` mappings, lists, SafeLoader's scalars.
+
+    Faster than SafeConstructor (no generators, no per-node constructor lookup); anything
+    unusual (floats, timestamps, !!set, unknown tags) is handed to the loader's SafeConstructor
+    so the result is the same as `yaml.safe_load`. `line0` is added to 0-based marks.
+    """
+    memo: dict[int, Any] = {}  # id(node) -> object: aliases share one object, as in PyYAML
+    bools = loader.bool_values
+    fallback = loader.construct_object
+
+    def scalar(node: ScalarNode) -> Any:
+        tag = node.tag
+        value = node.value
+        if tag == _STR:
+            return value
+        if tag == _INT and value.isdigit() and (value[0] != "0" or value == "0"):
+            return int(value)
+        if tag == _BOOL:
+            flag = bools.get(value.lower())
+            if flag is not None:
+                return flag
+        elif tag == _NULL:
+            return None
+        try:
+            return fallback(node, deep=True)
+        except (ValueError, KeyError, TypeError) as exc:  # e.g. `!!int abc`, `!!bool maybe`
+            raise ConstructorError(None, None, f"invalid {tag} value {value!r}", node.start_mark) from exc
+
+    def as_mapping(node: MappingNode) -> Node:
+        return memo[id(node)] if id(node) in memo else mapping(node)
+
+    def merge_sources(owner: MappingNode, node: yaml.Node) -> list[Node]:
+        """The mappings a `<<` key merges, in the order SafeLoader applies them."""
+        if node.__class__ is MappingNode:
+            return [as_mapping(node)]
+        if node.__class__ is SequenceNode:
+            for sub in node.value:
+                if sub.__class__ is not MappingNode:
+                    raise ConstructorError("while constructing a mapping", owner.start_mark,
+                                           f"expected a mapping for merging, but found {sub.id}",
+                                           sub.start_mark)
+            return [as_mapping(sub) for sub in reversed(node.value)]
+        raise ConstructorError("while constructing a mapping", owner.start_mark,
+                               f"expected a mapping or list of mappings for merging, but found {node.id}",
+                               node.start_mark)
+
+    def mapping(node: MappingNode) -> Node:
+        obj = Node()
+        obj.line = node.start_mark.line + line0
+        key_lines = obj.key_lines = {}
+        memo[id(node)] = obj
+        merged: list[Node] | None = None
+        for key_node, value_node in node.value:
+            if key_node.__class__ is ScalarNode and key_node.tag in (_STR, _VALUE):
+                key = key_node.value
+            elif key_node.tag == _MERGE:
+                merged = (merged or []) + merge_sources(node, value_node)
+                continue
+            else:
+                key = build(key_node)
+                if not isinstance(key, Hashable):
+                    raise ConstructorError("while constructing a mapping", node.start_mark,
+                                           "found unhashable key", key_node.start_mark)
+            if value_node.__class__ is ScalarNode:
+                obj[key] = value_node.value if value_node.tag == _STR else scalar(value_node)
+            else:
+                obj[key] = build(value_node)
+            key_lines[key] = key_node.start_mark.line + line0
+        if merged:
+            own, own_lines = dict(obj), key_lines
+            obj.clear()
+            obj.key_lines = {}
+            for source in merged:
+                obj.update(source)
+                obj.key_lines.update(source.key_lines)
+            obj.update(own)
+            obj.key_lines.update(own_lines)
+        return obj
+
+    def build(node: yaml.Node) -> Any:
+        cls = node.__class__
+        if cls is ScalarNode:
+            return scalar(node)
+        done = memo.get(id(node))
+        if done is not None:
+            return done
+        if cls is MappingNode and node.tag == _MAP:
+            return mapping(node)
+        if cls is SequenceNode and node.tag == _SEQ:
+            items: list[Any] = []
+            memo[id(node)] = items
+            items.extend([item.value if item.__class__ is ScalarNode and item.tag == _STR else build(item)
+                          for item in node.value])
+            return items
+        return fallback(node, deep=True)  # !!set, !!omap, !!pairs; unknown tags raise
+
+    return build
+
+
+def _yaml_error(exc: yaml.YAMLError, text: str, base: int) -> InvalidYAML:
+    """A parser/constructor error of `text` (which starts at 0-based line `base`) as InvalidYAML."""
+    if isinstance(exc, yaml.reader.ReaderError):  # libyaml reports a byte offset into UTF-8
+        line = text.encode("utf-8", "surrogatepass")[: exc.position].count(b"\n") + base + 1
+        return InvalidYAML(f"invalid YAML: {exc.reason} (character U+{exc.character:04X})", line)
+    if isinstance(exc, yaml.MarkedYAMLError):
+        reason = f"invalid YAML: {exc.problem or exc.context}"
+        if exc.problem and exc.context:
+            reason += f" ({exc.context}"
+            reason += f" at line {exc.context_mark.line + base + 1})" if exc.context_mark else ")"
+        mark = exc.problem_mark or exc.context_mark
+        return InvalidYAML(reason, mark.line + base + 1 if mark else None)
+    return InvalidYAML(f"invalid YAML: {exc}", None)
+
+
+def _load_segment(text: str, base: int) -> Iterator[tuple[int, Any]]:
+    """(1-based line, object) for each document of `text`, whose first line is line `base` + 1.
+
+    Raises InvalidYAML at the first document that cannot be read.
+    """
+    loader = yaml.CSafeLoader(text)
+    build = _builder(loader, base + 1)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            yield node.start_mark.line + base + 1, build(node)
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, text, base) from None
+    except RecursionError:
+        raise InvalidYAML("document is nested too deeply", None) from None
+    finally:
+        loader.dispose()
+
+
+def _segments(text: str) -> Iterator[tuple[str, int]]:
+    """Split a YAML stream before each `---` line: (segment, 0-based line where it starts).
+
+    Each segment is parsed on its own, so a syntax error cannot take the next documents with it.
+    Comments and directives before the first `---` stay with the first document.
+    """
+    starts = [m.start() for m in _SEPARATOR.finditer(text)]
+    if not starts or (starts[0] and _CONTENT.search(text, 0, starts[0])):
+        starts.insert(0, 0)
+    starts[0] = 0
+    line = 0
+    for start, end in zip(starts, [*starts[1:], len(text)]):
+        yield text[start:end], line
+        line += text.count("\n", start, end)
+
+
+def parse_yaml(text: str) -> list[Any]:
+    """Every document of a YAML stream, mappings as `Node`; raises InvalidYAML on bad input."""
+    return [obj for segment, base in _segments(text) for _, obj in _load_segment(segment, base)]
+
+
+def _kind_of(obj: Any) -> str:
+    if isinstance(obj, list):
+        return "a list"
+    return "empty" if obj is None else f"a {type(obj).__name__} value"
+
+
+def _objects(path: str, index: int, line: int, obj: Any) -> Iterator[Document]:
+    """The Kubernetes objects of one loaded document: `*List` kinds are expanded into their items."""
+    if not isinstance(obj, dict):
+        yield Document(path, index, line, error=f"not a Kubernetes object: the document is {_kind_of(obj)}",
+                       error_line=line)
+        return
+    missing = [key for key in ("apiVersion", "kind") if not (isinstance(obj.get(key), str) and obj[key])]
+    if missing:
+        yield Document(path, index, line,
+                       error=f"not a Kubernetes object: no {' or '.join(missing)}",
+                       error_line=line_of(obj, missing[0]) or line)
+        return
+    kind, items = obj["kind"], obj.get("items")
+    if not (kind.endswith("List") and isinstance(items, list)):
+        yield Document(path, index, line, obj)
+        return
+    items_line = line_of(obj, "items") or line
+    for item in items:
+        if isinstance(item, dict) and kind != "List":  # typed lists (DeploymentList) omit kind
+            item.setdefault("kind", kind.removesuffix("List"))
+            item.setdefault("apiVersion", obj["apiVersion"])
+        yield from _objects(path, index, line_of(item) or items_line, item)
+
+
+def load_text(text: str, path: str) -> list[Document]:
+    """The Kubernetes objects of one file's text (`path` is for display; `-` means stdin)."""
+    path = STDIN_NAME if path == "-" else path
+    text = text.removeprefix("\ufeff")
+    if len(text) > JSON_FAST_PATH_BYTES and text.lstrip()[:1] in ("{", "["):
+        try:
+            return list(_objects(path, 0, 1, json.loads(text)))
+        except ValueError:
+            pass  # not JSON after all: YAML says what is wrong, with a line
+    documents: list[Document] = []
+    index = 0
+    for segment, base in _segments(text):
+        try:
+            for line, obj in _load_segment(segment, base):
+                if obj is not None:  # empty documents (Helm's skipped templates) are no objects
+                    documents.extend(_objects(path, index, line, obj))
+                index += 1
+        except InvalidYAML as exc:
+            documents.append(Document(path, index, base + 1, error=exc.reason, error_line=exc.line))
+            index += 1
+    return documents
+
+
+def _ignore_pattern(pattern: str) -> re.Pattern[str]:
+    """Glob to regex: `*` and `?` stay within a path segment, `**` spans any number of them."""
+    out = []
+    for token in re.split(r"(\*\*/|/\*\*$|\*\*|\*|\?)", pattern.strip("/")):
+        out.append({"**/": "(?:.*/)?", "/**": "(?:/.*)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}.get(token)
+                   or re.escape(token))
+    return re.compile("".join(out) + r"\Z")
+
+
+def _is_ignored(path: str, patterns: Sequence[re.Pattern[str]]) -> bool:
+    """Whether `path` (relative to the current directory) or any directory above it matches.
+
+    A pattern with no `/` is matched against every single name in the path (`tests`, `*.json`).
+    """
+    parts = os.path.relpath(path).replace(os.sep, "/").split("/")
+    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))] + parts
+    return any(p.match(c) for p in patterns for c in candidates)
+
+
+def _expand(path: str, patterns: Sequence[re.Pattern[str]]) -> Iterator[tuple[str, str | None]]:
+    """The files one argument names: (path, None), or (path, reason) for a directory not readable."""
+    if path == "-":
+        yield path, None
+        return
+    if not os.path.exists(path):
+        raise ManifestError(path, "no such file or directory")
+    if _is_ignored(path, patterns):
+        return
+    if not os.path.isdir(path):
+        yield path, None
+        return
+    problems: list[OSError] = []
+    for root, dirs, files in os.walk(path, onerror=problems.append):
+        dirs[:] = sorted(d for d in dirs
+                         if not d.startswith(".") and not _is_ignored(os.path.join(root, d), patterns))
+        for name in sorted(files):
+            full = os.path.normpath(os.path.join(root, name))
+            if (not name.startswith(".") and name.lower().endswith(MANIFEST_SUFFIXES)
+                    and not _is_ignored(full, patterns)):
+                yield full, None
+    for problem in problems:
+        yield str(problem.filename), f"cannot read directory: {problem.strerror}"
+
+
+def _read(path: str) -> list[Document]:
+    """The documents of one file (`-` = stdin); a file that cannot be read is one error Document."""
+    display = STDIN_NAME if path == "-" else path
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(path, "rb") as f:
+                data = f.read()
+        text = data.decode("utf-8-sig")
+    except OSError as exc:
+        return [Document(display, 0, 1, error=f"cannot read file: {exc.strerror}")]
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return [Document(display, 0, 1, error=f"not UTF-8 text (byte 0x{data[exc.start]:02x})", error_line=line)]
+    return load_text(text, path)
+
+
+def iter_paths(paths: Sequence[str], ignore: Sequence[str] = ()) -> Iterator[Document]:
+    """The documents of files, directories (recursively: *.yaml, *.yml, *.json) and `-` (stdin).
+
+    Paths are checked before anything is read: a path that does not exist raises ManifestError.
+    `ignore` holds glob patterns matched against each file's path relative to the current
+    directory and against every directory above it (`**` matches any number of directories).
+    Hidden files and directories are skipped when walking a directory.
+    """
+    patterns = [_ignore_pattern(p) for p in ignore]
+    files = [entry for path in paths for entry in _expand(path, patterns)]
+    return _iter_files(files)
+
+
+def _iter_files(files: list[tuple[str, str | None]]) -> Iterator[Document]:
+    for path, problem in files:
+        if problem is None:
+            yield from _read(path)
+        else:
+            yield Document(path, 0, 1, error=problem)

@@ -1,0 +1,84 @@
+"""Importing releases: from PyPI wheels, from an envs.py file, from an installed vLLM; and
+regenerating the bundled table (`scripts/update-registries`)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from webhook.registry import fetch
+from webhook.registry.importer import ImportResult, import_envs
+from webhook.registry.store import build_table, data_path, write_table
+from webhook.registry.versions import Version
+
+OLDEST = "0.6.0"
+
+
+def import_release(version: str) -> ImportResult:
+    """The registry of vLLM `version`, read from its PyPI wheel."""
+    sources = fetch.fetch_sources(version)
+    return import_envs(sources[fetch.ENVS_MEMBER] or "", version, sources.get,
+                       source_name=f"vllm=={version}:vllm/envs.py")
+
+
+def import_file(path: Path, version: str | None = None) -> ImportResult:
+    """The registry in an envs.py file; sibling modules (platforms/...) are read when present."""
+    package = path.resolve().parent
+
+    def module_source(member: str) -> str | None:
+        candidate = package / member.removeprefix("vllm/")
+        return candidate.read_text(encoding="utf-8") if candidate.is_file() else None
+
+    return import_envs(path.read_text(encoding="utf-8"), version or _version_near(package) or "0.0.0",
+                       module_source, source_name=str(path))
+
+
+def import_installed() -> ImportResult:
+    """The registry of the vLLM installed in this Python, located without importing it."""
+    spec = importlib.util.find_spec("vllm")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("vLLM is not installed in this Python environment")
+    package = Path(next(iter(spec.submodule_search_locations)))
+    return import_file(package / "envs.py", _version_near(package))
+
+
+def _version_near(package: Path) -> str | None:
+    """`__version__` from vllm/_version.py, read as text."""
+    version_file = package / "_version.py"
+    if not version_file.is_file():
+        return None
+    for line in version_file.read_text(encoding="utf-8").splitlines():
+        if line.startswith(("__version__", "version")) and "=" in line:
+            value = line.split("=", 1)[1].strip().strip("'\"")
+            if Version.parse_or_none(value):
+                return value
+    return None
+
+
+def pypi_releases(oldest: str = OLDEST) -> list[str]:
+    floor = Version.parse(oldest)
+    releases = [v for v in fetch.list_releases() if fetch.is_final_release(v)]
+    return sorted((v for v in releases if Version.parse(v) >= floor), key=Version.parse)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="update-registries", description=__doc__)
+    parser.add_argument("--min", default=OLDEST, help="oldest release to include (default 0.6.0)")
+    parser.add_argument("--jobs", type=int, default=8, help="parallel downloads (default 8)")
+    parser.add_argument("--output", type=Path, default=data_path())
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    versions = pypi_releases(args.min)
+    print(f"importing {len(versions)} releases {versions[0]} .. {versions[-1]}", file=sys.stderr)
+    with ThreadPoolExecutor(args.jobs) as pool:
+        results = list(pool.map(import_release, versions))
+    table = build_table((r.facts, r.variables) for r in results)
+    write_table(table, args.output)
+    total = sum(len(r.variables) for r in results)
+    print(f"wrote {args.output}: {len(versions)} releases, {total} variable entries in "
+          f"{len(table['variables'])} rows, {time.monotonic() - started:.1f}s", file=sys.stderr)
+    return 0

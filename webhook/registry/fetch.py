@@ -1,0 +1,225 @@
+"""Getting `vllm/envs.py` out of vLLM releases on PyPI, without keeping (or even downloading) wheels.
+
+A vLLM wheel is 250-350 MB; `vllm/envs.py` is 30-80 KB of it. Wheels are zip files and PyPI
+serves byte ranges, so we read the zip's central directory and the one member we need (about
+five HTTP requests). Only the extracted file is cached, under
+`~/.cache/vllm-env-guard/envs/<version>/envs.py`. When the index does not serve ranges we fall
+back to `pip download vllm==X --no-deps` into a temporary directory that is deleted at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import urllib.parse
+import urllib.request
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+ENVS_MEMBER = "vllm/envs.py"
+# Modules that envs.py consults at run time: attention-backend enums (the choices of
+# VLLM_ATTENTION_BACKEND) and, from 0.31, the unknown-variable check.
+SOURCE_MEMBERS = (
+    ENVS_MEMBER,
+    "vllm/platforms/interface.py",
+    "vllm/attention/backends/registry.py",
+    "vllm/v1/attention/backends/registry.py",
+)
+DEFAULT_INDEX = os.environ.get("VEG_PYPI_URL", "https://pypi.org")
+_TIMEOUT = 60
+
+
+class FetchError(Exception):
+    """A release or its envs.py could not be obtained."""
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "vllm-env-guard"
+
+
+@functools.cache
+def _releases(index: str) -> dict[str, list[dict]]:
+    return _pypi_json(f"{index}/pypi/vllm/json", index)["releases"]
+
+
+def release_files(version: str, index: str = DEFAULT_INDEX) -> list[dict]:
+    """The files PyPI lists for one vLLM release."""
+    try:
+        return _releases(index)[version]
+    except KeyError:
+        raise FetchError(f"vllm {version} is not on {index}") from None
+
+
+def list_releases(index: str = DEFAULT_INDEX) -> list[str]:
+    """Every vLLM version on PyPI that has a wheel and is not yanked."""
+    releases = _releases(index)
+    return [
+        version
+        for version, files in releases.items()
+        if any(f["packagetype"] == "bdist_wheel" and not f.get("yanked") for f in files)
+    ]
+
+
+def fetch_envs_source(version: str, index: str = DEFAULT_INDEX) -> str:
+    """vllm/envs.py of release `version`, from the cache or from PyPI."""
+    source = fetch_sources(version, index)[ENVS_MEMBER]
+    assert source is not None
+    return source
+
+
+def fetch_sources(version: str, index: str = DEFAULT_INDEX) -> dict[str, str | None]:
+    """The source files the importer reads from release `version` (None: not in that release).
+
+    Cached per file under ~/.cache/vllm-env-guard/envs/<version>/; a file absent from the
+    release is remembered as absent. Wheels are read by byte ranges and never stored.
+    """
+    root = cache_dir() / "envs" / version
+    cached = {member: _read_cached(root, member) for member in SOURCE_MEMBERS}
+    if all(value is not _MISSING for value in cached.values()):
+        return cached  # type: ignore[return-value]
+    wheel = _pick_wheel(release_files(version, index), version)
+    url = urllib.parse.urljoin(f"{index}/pypi/vllm/json", wheel["url"])
+    try:
+        fetched = _read_members_by_ranges(url, int(wheel["size"]), SOURCE_MEMBERS)
+    except _RangesUnsupported:
+        fetched = _read_members_by_pip(version, index)
+    if fetched.get(ENVS_MEMBER) is None:
+        raise FetchError(f"vllm {version}: the wheel has no {ENVS_MEMBER}")
+    for member, source in fetched.items():
+        _write_cached(root, member, source)
+    return fetched
+
+
+_MISSING = object()
+
+
+def _cache_file(root: Path, member: str) -> Path:
+    return root / member.removeprefix("vllm/")
+
+
+def _read_cached(root: Path, member: str) -> str | None | object:
+    path = _cache_file(root, member)
+    if path.is_file():
+        return path.read_text(encoding="utf-8")
+    if path.with_name(path.name + ".absent").is_file():
+        return None
+    return _MISSING
+
+
+def _write_cached(root: Path, member: str, source: str | None) -> None:
+    path = _cache_file(root, member)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if source is None:
+        path.with_name(path.name + ".absent").touch()
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(source, encoding="utf-8")
+    tmp.replace(path)
+
+
+def _pypi_json(url: str, index: str) -> dict:
+    try:
+        with urllib.request.urlopen(url, timeout=_TIMEOUT) as response:
+            return json.load(response)
+    except (OSError, ValueError) as exc:
+        raise FetchError(f"cannot read {url} from {index}: {exc}") from exc
+
+
+def _pick_wheel(files: list[dict], version: str) -> dict:
+    wheels = [f for f in files if f["packagetype"] == "bdist_wheel"]
+    if not wheels:
+        raise FetchError(f"vllm {version} has no wheel on PyPI")
+    # Every platform wheel carries the same pure-Python envs.py; prefer x86_64 for stability.
+    wheels.sort(key=lambda f: ("x86_64" not in f["filename"], f["filename"]))
+    return wheels[0]
+
+
+class _RangesUnsupported(Exception):
+    pass
+
+
+class _HttpRangeFile:
+    """A read-only, seekable view of a remote file, read with HTTP Range requests in blocks."""
+
+    _BLOCK = 1 << 16
+
+    def __init__(self, url: str, size: int) -> None:
+        self.url, self.size, self.pos = url, size, 0
+        self._buf_start, self._buf = 0, b""
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self.pos, 2: self.size}[whence]
+        self.pos = base + offset
+        return self.pos
+
+    def read(self, n: int | None = -1) -> bytes:
+        if n is None or n < 0:
+            n = self.size - self.pos
+        n = min(n, self.size - self.pos)
+        if n <= 0:
+            return b""
+        end_of_buf = self._buf_start + len(self._buf)
+        if not (self._buf_start <= self.pos and self.pos + n <= end_of_buf):
+            self._fill(self.pos, max(n, self._BLOCK))
+        offset = self.pos - self._buf_start
+        data = self._buf[offset : offset + n]
+        self.pos += len(data)
+        return data
+
+    def _fill(self, start: int, length: int) -> None:
+        end = min(self.size, start + length) - 1
+        request = urllib.request.Request(self.url, headers={"Range": f"bytes={start}-{end}"})
+        with urllib.request.urlopen(request, timeout=_TIMEOUT) as response:
+            if response.status != 206:
+                raise _RangesUnsupported(self.url)
+            self._buf_start, self._buf = start, response.read()
+
+
+def _read_members(archive: zipfile.ZipFile, members: Sequence[str]) -> dict[str, str | None]:
+    names = set(archive.namelist())
+    return {m: archive.read(m).decode("utf-8") if m in names else None for m in members}
+
+
+def _read_members_by_ranges(url: str, size: int, members: Sequence[str]) -> dict[str, str | None]:
+    try:
+        with zipfile.ZipFile(_HttpRangeFile(url, size)) as wheel:  # type: ignore[arg-type]
+            return _read_members(wheel, members)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise FetchError(f"cannot read {url}: {exc}") from exc
+
+
+def _read_members_by_pip(version: str, index: str) -> dict[str, str | None]:
+    with tempfile.TemporaryDirectory(prefix="veg-wheel-") as tmp:
+        command = [sys.executable, "-m", "pip", "download", f"vllm=={version}", "--no-deps",
+                   "--only-binary", ":all:", "--dest", tmp, "--quiet"]
+        if index != "https://pypi.org":
+            command += ["--index-url", f"{index}/simple"]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise FetchError(f"pip download vllm=={version} failed: {done.stderr.strip()[-500:]}")
+        wheel = next(Path(tmp).glob("vllm-*.whl"), None)
+        if wheel is None:
+            raise FetchError(f"pip download vllm=={version} produced no wheel")
+        with zipfile.ZipFile(wheel) as archive:
+            return _read_members(archive, SOURCE_MEMBERS)
+
+
+_VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(\.\d+)?(\.post\d+)?$")
+
+
+def is_final_release(version: str) -> bool:
+    """True for plain releases (0.9.2, 0.6.1.post2, 0.9.0.1); False for rc/dev/alpha builds."""
+    return bool(_VERSION_RE.match(version))

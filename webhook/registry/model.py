@@ -1,0 +1,139 @@
+"""The registry model: one vLLM release's variables, and what a value turns into."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    """One key of vLLM's `environment_variables`, for one release.
+
+    `expression` is the getter as vLLM wrote it (normalised by `ast.unparse`); `reads` are the
+    environment variables it can read, which need not include `name` itself.
+    """
+
+    name: str
+    expression: str
+    kind: str
+    reads: tuple[str, ...]
+    default: str | None
+    choices: tuple[str, ...] | None = None
+    case_sensitive: bool | None = None
+    build_time: bool = False
+    deprecated: str | None = None
+    description: str = ""
+    version: str | None = field(default=None, compare=False)  # the release it was loaded for
+
+    @property
+    def reads_own_name(self) -> bool:
+        return self.name in self.reads
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "expression": self.expression, "kind": self.kind,
+            "reads": list(self.reads), "default": self.default,
+            "choices": list(self.choices) if self.choices is not None else None,
+            "case_sensitive": self.case_sensitive, "build_time": self.build_time,
+            "deprecated": self.deprecated, "description": self.description,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], version: str | None = None) -> Variable:
+        return cls(version=version, 
+            name=data["name"], expression=data["expression"], kind=data["kind"],
+            reads=tuple(data["reads"]), default=data["default"],
+            choices=tuple(data["choices"]) if data.get("choices") is not None else None,
+            case_sensitive=data.get("case_sensitive"), build_time=data.get("build_time", False),
+            deprecated=data.get("deprecated"), description=data.get("description", ""),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class VersionFacts:
+    """What a release does around its registry.
+
+    eager_evaluation: from 0.11.1, `enable_envs_cache()` runs every getter at engine start, so
+    any bad value stops the engine; before, a value fails only when something reads it.
+    validates_unknown: from 0.17, unknown `VLLM_*` names are logged at start, and are fatal with
+    `--fail-on-environ-validation`.
+    helpers: per helper function, the variant this release uses (see helpers.py).
+    """
+
+    version: str
+    eager_evaluation: bool
+    validates_unknown: bool
+    helpers: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"eager_evaluation": self.eager_evaluation,
+                "validates_unknown": self.validates_unknown, "helpers": dict(self.helpers)}
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What vLLM's getter does with an environment: a value, or the exception it raises.
+
+    `depends` names what else the result hangs on (home, tmpdir, cwd, filesystem, cpu, torch,
+    platform, random): where it is not empty, the value is what a typical container gets.
+    `surprise` says why an accepted value is almost certainly not what its writer meant.
+    """
+
+    value: Any = None
+    error: str | None = None
+    message: str | None = None
+    reads: tuple[str, ...] = ()
+    depends: frozenset[str] = frozenset()
+    surprise: str | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def home_dependent(self) -> bool:
+        return bool(self.depends)
+
+    def describe(self) -> str:
+        if self.error:
+            return f"{self.error}: {self.message}"
+        return f"{self.value!r} ({type(self.value).__name__})"
+
+
+class Registry:
+    """The variables of one vLLM release, by name."""
+
+    def __init__(self, facts: VersionFacts, variables: Mapping[str, Variable]) -> None:
+        self.facts = facts
+        self.version = facts.version
+        self._variables = dict(variables)
+
+    def get(self, name: str) -> Variable | None:
+        return self._variables.get(name)
+
+    def __getitem__(self, name: str) -> Variable:
+        return self._variables[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._variables
+
+    def __iter__(self) -> Iterator[Variable]:
+        return iter(self._variables.values())
+
+    def __len__(self) -> int:
+        return len(self._variables)
+
+    def names(self) -> list[str]:
+        return list(self._variables)
+
+    def evaluate(self, var: Variable | str, env: Mapping[str, str]) -> Outcome:
+        """What this release's getter for `var` returns (or raises) in environment `env`."""
+        from webhook.registry.outcomes import evaluate
+
+        return evaluate(self[var] if isinstance(var, str) else var, env, self)
+
+    def __repr__(self) -> str:
+        return f"<Registry vllm {self.version}: {len(self)} variables>"

@@ -1,0 +1,113 @@
+"""vLLM versions: parsing, and deciding which release a workload runs.
+
+Precedence: an explicit option or config value, then the workload annotation
+`vllm-env-guard.io/vllm-version`, then the image tag (`vllm/vllm-openai:v0.9.2-cu128`), then the
+newest bundled release. A version between bundled releases resolves to the nearest older one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+VERSION_ANNOTATION = "vllm-env-guard.io/vllm-version"
+
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:\.?post(\d+))?")
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class Version:
+    release: tuple[int, int, int, int]
+    post: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> Version:
+        match = _VERSION.match(text.strip())
+        if not match:
+            raise ValueError(f"not a vLLM version: {text!r} (expected e.g. 0.9.2)")
+        major, minor, patch, fourth, post = match.groups()
+        return cls((int(major), int(minor), int(patch or 0), int(fourth or 0)), int(post or 0))
+
+    @classmethod
+    def parse_or_none(cls, text: str) -> Version | None:
+        try:
+            return cls.parse(text)
+        except ValueError:
+            return None
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """The bundled release a check assumes, and why."""
+
+    version: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"vLLM {self.version} ({self.reason})"
+
+
+def image_tag(image: str) -> str | None:
+    """The tag of an image reference, or None (no tag, or a digest only)."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else None
+
+
+def version_from_image(image: str) -> Version | None:
+    """The vLLM version in an image tag that keeps a vX.Y.Z form, else None."""
+    tag = image_tag(image)
+    if tag is None:
+        return None
+    match = _VERSION.match(tag)
+    if match is None or (match.end() < len(tag) and tag[match.end()] not in "-_+."):
+        return None
+    return Version.parse(tag)
+
+
+def nearest(version: Version, bundled: Sequence[str]) -> tuple[str, str | None]:
+    """The newest bundled release not newer than `version`, and a note when it is not exact."""
+    parsed = [(Version.parse(b), b) for b in bundled]
+    older = [b for v, b in parsed if v <= version]
+    if not older:
+        return bundled[0], f"older than every bundled release; using the oldest, {bundled[0]}"
+    best = older[-1]
+    if Version.parse(best) == version:
+        return best, None
+    if best == bundled[-1]:
+        return best, f"newer than every bundled release; using the newest, {best}"
+    return best, f"not bundled; using the nearest older release, {best}"
+
+
+def resolve(bundled: Sequence[str], *, explicit: str | None = None, explicit_source: str = "option",
+            annotations: Mapping[str, object] | None = None,
+            image: str | None = None) -> Resolution:
+    """Which bundled release to check against, with the reason (raises ValueError on a bad option)."""
+    candidates: list[tuple[str, str]] = []
+    if explicit:
+        candidates.append((explicit, f"from the {explicit_source}"))
+    annotation = (annotations or {}).get(VERSION_ANNOTATION)
+    if isinstance(annotation, str) and annotation.strip():
+        candidates.append((annotation, f"from the annotation {VERSION_ANNOTATION}"))
+    for text, why in candidates:
+        version = Version.parse_or_none(text)
+        if version is None:
+            if why.endswith(explicit_source):
+                raise ValueError(f"--vllm-version {text!r} is not a vLLM version (e.g. 0.9.2)")
+            continue
+        return _resolution(version, bundled, why)
+    if image:
+        version = version_from_image(image)
+        if version is not None:
+            return _resolution(version, bundled, f"from the image tag {image}")
+        newest = bundled[-1]
+        tag = image_tag(image)
+        what = f"tag {tag!r}" if tag else "no version tag"
+        return Resolution(newest, f"image {image} has {what}; assuming the newest bundled release")
+    return Resolution(bundled[-1], "no version given; assuming the newest bundled release")
+
+
+def _resolution(version: Version, bundled: Sequence[str], why: str) -> Resolution:
+    chosen, note = nearest(version, bundled)
+    return Resolution(chosen, f"{why}; {note}" if note else why)

@@ -97,7 +97,31 @@ class InvalidYAML(ValueError):
         self.line = line
 
 
-def _builder(loader: yaml.CSafeLoader, line0: int) -> Callable[[yaml.Node], Any]:
+class _Loader(yaml.CSafeLoader):  # type: ignore[misc]
+    """CSafeLoader whose tag resolution is memoised: a plain scalar's tag depends on its text only."""
+
+    def __init__(self, text: str, tags: dict[str, str]) -> None:
+        super().__init__(text)
+        self._tags = tags
+
+    def resolve(self, kind: type, value: str | None, implicit: Any) -> str:
+        if kind is not ScalarNode:
+            return _SEQ if kind is SequenceNode else _MAP
+        if not implicit[0]:
+            return _STR
+        tag = self._tags.get(value)  # type: ignore[arg-type]
+        if tag is None:
+            tag = self._tags[value] = super().resolve(kind, value, implicit)  # type: ignore[index]
+        return tag
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        """No path resolvers here: skip PyYAML's bookkeeping for them."""
+
+    def ascend_resolver(self) -> None:
+        """No path resolvers here."""
+
+
+def _builder(loader: _Loader, line0: int) -> Callable[[yaml.Node], Any]:
     """A constructor for composed nodes: `Node` mappings, lists, SafeLoader's scalars.
 
     Faster than SafeConstructor (no generators, no per-node constructor lookup); anything
@@ -212,12 +236,12 @@ def _yaml_error(exc: yaml.YAMLError, text: str, base: int) -> InvalidYAML:
     return InvalidYAML(f"invalid YAML: {exc}", None)
 
 
-def _load_segment(text: str, base: int) -> Iterator[tuple[int, Any]]:
+def _load_segment(text: str, base: int, tags: dict[str, str]) -> Iterator[tuple[int, Any]]:
     """(1-based line, object) for each document of `text`, whose first line is line `base` + 1.
 
-    Raises InvalidYAML at the first document that cannot be read.
+    Raises InvalidYAML at the first document that cannot be read. `tags` memoises tag resolution.
     """
-    loader = yaml.CSafeLoader(text)
+    loader = _Loader(text, tags)
     build = _builder(loader, base + 1)
     try:
         while loader.check_node():
@@ -249,7 +273,8 @@ def _segments(text: str) -> Iterator[tuple[str, int]]:
 
 def parse_yaml(text: str) -> list[Any]:
     """Every document of a YAML stream, mappings as `Node`; raises InvalidYAML on bad input."""
-    return [obj for segment, base in _segments(text) for _, obj in _load_segment(segment, base)]
+    tags: dict[str, str] = {}
+    return [obj for segment, base in _segments(text) for _, obj in _load_segment(segment, base, tags)]
 
 
 def _kind_of(obj: Any) -> str:
@@ -292,10 +317,11 @@ def load_text(text: str, path: str) -> list[Document]:
         except ValueError:
             pass  # not JSON after all: YAML says what is wrong, with a line
     documents: list[Document] = []
+    tags: dict[str, str] = {}
     index = 0
     for segment, base in _segments(text):
         try:
-            for line, obj in _load_segment(segment, base):
+            for line, obj in _load_segment(segment, base, tags):
                 if obj is not None:  # empty documents (Helm's skipped templates) are no objects
                     documents.extend(_objects(path, index, line, obj))
                 index += 1

@@ -765,13 +765,49 @@ class _InEmptyDirectory:
         self._tmp.cleanup()
 
 
+def _compare_cases(report: VersionReport, api, variables: dict[str, Any],
+                   cases: list[tuple[str, dict[str, str]]], reads_seen: dict[str, set[str]],
+                   timeout: float | None, torch_version: str) -> None:
+    version = report.version
+    run = run_version(version, cases, timeout=timeout, torch_version=torch_version)
+    report.seconds_real += run.seconds
+    real_set = set(report.real_names)
+    ours_started = time.perf_counter()
+    with _InEmptyDirectory():
+        for (name, env), real in zip(cases, run.results):
+            var = variables[name]
+            reads_seen.setdefault(name, set()).update(real.get("reads", ()))
+            if name not in real_set:
+                report.disagreements.append(Disagreement(version, name, env, real, None,
+                                                         "not in vLLM's registry (extra in ours)"))
+                continue
+            if var is None:
+                reason = report.error or "missing from our registry"
+                report.disagreements.append(Disagreement(version, name, env, real, None, reason))
+                continue
+            try:
+                out = api.evaluate(var, {"HOME": run.home, **env})
+                ours = _our_outcome(out)
+                home_dependent = bool(getattr(out, "home_dependent", False))
+            except Exception as exc:  # noqa: BLE001
+                report.disagreements.append(Disagreement(
+                    version, name, env, real, None, f"our evaluate raised {type(exc).__name__}: {exc}"))
+                continue
+            reason = outcomes_agree(real, ours, home_dependent)
+            if reason:
+                if home_dependent:
+                    reason += " (home_dependent)"
+                report.disagreements.append(Disagreement(version, name, env, real, ours, reason))
+    report.seconds_ours += time.perf_counter() - ours_started
+
+
 def compare_version(version: str, api=None, *, timeout: float | None = None,
                     torch_version: str = TORCH_VERSION) -> VersionReport:
     """Run every case of every variable (ours and vLLM's) of `version` through the real getters
     and through our evaluator; never raises for a gap on our side (it is a disagreement)."""
     import types
 
-    from .values import cases_for
+    from .values import cases_for, choices_of
 
     api = api if api is not None else registry_api()
     started = time.perf_counter()
@@ -803,37 +839,32 @@ def compare_version(version: str, api=None, *, timeout: float | None = None,
         cases += [(name, env) for env in envs]
     report.cases = len(cases)
 
-    run = run_version(version, cases, timeout=timeout, torch_version=torch_version)
-    report.seconds_real = run.seconds
-    real_set = set(report.real_names)
     reads_seen: dict[str, set[str]] = {}
-    ours_started = time.perf_counter()
-    with _InEmptyDirectory():
-        for (name, env), real in zip(cases, run.results):
-            var = variables[name]
-            reads_seen.setdefault(name, set()).update(real.get("reads", ()))
-            if name not in real_set:
-                report.disagreements.append(Disagreement(version, name, env, real, None,
-                                                         "not in vLLM's registry (extra in ours)"))
-                continue
-            if var is None:
-                reason = report.error or "missing from our registry"
-                report.disagreements.append(Disagreement(version, name, env, real, None, reason))
-                continue
-            try:
-                out = api.evaluate(var, {"HOME": run.home, **env})
-                ours = _our_outcome(out)
-                home_dependent = bool(getattr(out, "home_dependent", False))
-            except Exception as exc:  # noqa: BLE001
-                report.disagreements.append(Disagreement(
-                    version, name, env, real, None, f"our evaluate raised {type(exc).__name__}: {exc}"))
-                continue
-            reason = outcomes_agree(real, ours, home_dependent)
-            if reason:
-                if home_dependent:
-                    reason += " (home_dependent)"
-                report.disagreements.append(Disagreement(version, name, env, real, ours, reason))
-    report.seconds_ours = time.perf_counter() - ours_started
+    real_set = set(report.real_names)
+    _compare_cases(report, api, variables, cases, reads_seen, timeout, torch_version)
+
+    # Second round: a getter read names our var.reads does not declare, so the first round
+    # never varied them; cross the variable with those names too (e.g. VLLM_DP_RANK_LOCAL
+    # evaluating VLLM_DP_RANK as its default).
+    extra: list[tuple[str, dict[str, str]]] = []
+    for name, seen in reads_seen.items():
+        var = variables.get(name)
+        if var is None or name not in real_set:
+            continue
+        declared = set(getattr(var, "reads", ()) or ()) | IMPLICIT_READS
+        missing = sorted(seen - declared - {"*"})
+        if not missing:
+            continue
+        done = {tuple(sorted(env.items())) for n, env in cases if n == name}
+        spec = types.SimpleNamespace(name=name, reads=tuple(sorted(declared | set(missing))),
+                                     params={"choices": choices_of(var)})
+        new_envs = [env for env in cases_for(spec) if tuple(sorted(env.items())) not in done]
+        report.cases_per_variable[name] += len(new_envs)
+        extra += [(name, env) for env in new_envs]
+    if extra:
+        report.cases += len(extra)
+        _compare_cases(report, api, variables, extra, reads_seen, timeout, torch_version)
+
     for name, seen in reads_seen.items():
         var = variables.get(name)
         if var is None or name not in real_set:

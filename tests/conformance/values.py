@@ -4,8 +4,8 @@
 `cases_for(var)` the full case environments (HOME is added by the harness), including
 combinations for the other names the getter reads (`var.reads`).
 
-`var` only needs `.name`; `.reads` (tuple of names) and `.params` (dict; "choices" and
-"case_sensitive" are used) are optional, so the harness can build cases for a variable that
+`var` only needs `.name`; `.reads` (tuple of names) and the choices (`.params["choices"]`
+or `.choices`) are optional, so the harness can build cases for a variable that
 our registry does not know.
 """
 
@@ -105,9 +105,12 @@ PATH_VALUES: tuple[str | None, ...] = (None, "", "/tmp/x", "relative/dir", "~/x"
 MAX_FULL_CROSS = 600
 
 
-def _choices(var: Any) -> list[str]:
-    params = getattr(var, "params", None) or {}
+def choices_of(var: Any) -> list[str]:
+    """The variable's choices: `var.params["choices"]` or `var.choices` (either may be absent)."""
+    params = getattr(var, "params", None)
     choices = params.get("choices") if isinstance(params, dict) else None
+    if choices is None:
+        choices = getattr(var, "choices", None)
     if not choices or isinstance(choices, str):
         return []
     try:
@@ -143,7 +146,7 @@ def _dedup(values: Iterable[str | None]) -> list[str | None]:
 
 def values_for(var: Any) -> list[str | None]:
     """Values for the variable's own name (None = unset); at least len(BASE_VALUES)."""
-    return _dedup([*BASE_VALUES, *choice_values(_choices(var))])
+    return _dedup([*BASE_VALUES, *choice_values(choices_of(var))])
 
 
 def other_names(var: Any) -> list[str]:
@@ -169,7 +172,7 @@ def cases_for(var: Any) -> list[dict[str, str]]:
     envs: list[dict[str, str]] = [_env([(name, value)]) for value in values_for(var)]
     others = other_names(var)
     if others:
-        own = _dedup([*CROSS_VALUES, *_choices(var)[:4]])
+        own = _dedup([*CROSS_VALUES, *choices_of(var)[:4]])
         total = len(own)
         for other in others:
             total *= len(_other_values(other))

@@ -92,6 +92,12 @@ class EnvVar:
         """The Service that produced a service-link variable (the first candidate's)."""
         return self.links[0].service if self.links else None
 
+    @property
+    def overridden_link(self) -> EnvVar | None:
+        """The service-link definition that this explicit one replaces, if any."""
+        earlier = itertools.islice(self.history(), 1, None)
+        return next((var for var in earlier if var.source is Source.SERVICE_LINK), None)
+
     def history(self) -> Iterator[EnvVar]:
         """This definition, then each one it overrides, most recent first."""
         var: EnvVar | None = self
@@ -174,7 +180,7 @@ class Environment:
         """No ``envFrom`` source with unknown contents: iteration lists every name."""
         return not self.opaque
 
-    def values(self) -> dict[str, str | None]:
+    def as_dict(self) -> dict[str, str | None]:
         """``name -> value`` (``None``: unknown, ambiguous or maybe unset) of every known name."""
         return {name: self[name].value for name in self}
 
@@ -269,11 +275,12 @@ class _Builder:
 
     def env_from(self, index: int, entry: Mapping[str, Any]) -> None:
         """One ``envFrom`` source: its keys overwrite what earlier sources set."""
-        for ref_field, store in (("configMapRef", self.configmaps), ("secretRef", self.secrets)):
-            ref = entry.get(ref_field)
-            if isinstance(ref, Mapping):
-                break
-        else:
+        sources = (
+            (entry.get("configMapRef"), self.configmaps),
+            (entry.get("secretRef"), self.secrets),
+        )
+        ref, store = next(((r, s) for r, s in sources if isinstance(r, Mapping)), (None, None))
+        if ref is None or store is None:
             return
         name, prefix = _str(ref.get("name")), _str(entry.get("prefix"))
         where = f"envFrom[{index}]: {store.kind} {name}"
@@ -315,12 +322,13 @@ class _Builder:
         if not isinstance(value, str):  # the API server would reject it
             return EnvVar(name, (None,), Source.ENV, where, str(value), entry)
         refs = {ref: self.previous(ref) for ref in dict.fromkeys(references(value))}
+        known = {ref: var.value for ref, var in refs.items() if var is not None}
         return EnvVar(
             name,
             _expansions(value, refs),
             Source.ENV,
             where,
-            expand(value, lambda ref: None if refs[ref] is None else refs[ref].value),
+            expand(value, known.get),
             entry,
             sensitive=any(var is not None and var.sensitive for var in refs.values()),
         )
@@ -341,8 +349,10 @@ class _Builder:
         if isinstance(ref := value_from.get("secretKeyRef"), Mapping):
             return self.key_ref(name, where, entry, self.secrets, ref)
         if isinstance(ref := value_from.get("fileKeyRef"), Mapping):
-            file = f"{_str(ref.get('volumeName'))}/{_str(ref.get('path'))}"
-            var = _resolved(name, entry, f"{where}: fileKeyRef {file} key {_str(ref.get('key'))}", None)
+            file = (
+                f"{_str(ref.get('volumeName'))}/{_str(ref.get('path'))} key {_str(ref.get('key'))}"
+            )
+            var = _resolved(name, entry, f"{where}: fileKeyRef {file}", None)
             return replace(var, maybe_absent=ref.get("optional") is True)
         return EnvVar(name, ("",), Source.VALUE_FROM, where, "", entry)  # no source it knows
 
@@ -390,11 +400,10 @@ def _expansions(text: str, refs: Mapping[str, EnvVar | None]) -> tuple[str | Non
         return (None,)
     results: list[str | None] = []
     for combination in itertools.product(*options):
-        if None in combination:
-            results.append(None)
-            continue
-        chosen = dict(zip(refs, combination, strict=True))
-        results.append(expand(text, lambda ref: None if chosen[ref] is _UNSET else chosen[ref]))
+        chosen = {
+            ref: value for ref, value in zip(refs, combination, strict=True) if value is not _UNSET
+        }
+        results.append(None if None in chosen.values() else expand(text, chosen.get))
     return tuple(dict.fromkeys(results))
 
 

@@ -198,7 +198,9 @@ def kubernetes_service(cluster_ip: str = "10.96.0.1") -> dict[str, Any]:
 
 # §1.3: the suffixes FromServices appends to N = makeEnvVariableName(service name).
 _PORT_NAME = r"(?=[A-Z0-9_]{1,15}$)(?=.*[A-Z])[A-Z0-9]+(?:_[A-Z0-9]+)*"
-_PORT_NUMBER = r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+_PORT_NUMBER = (  # 1-65535, as strconv.Itoa writes it
+    r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+)
 _SUFFIX = re.compile(
     rf"_SERVICE_HOST|_SERVICE_PORT|_SERVICE_PORT_(?:{_PORT_NAME})|_PORT"
     rf"|_PORT_{_PORT_NUMBER}_(?:TCP|UDP|SCTP)(?:_PROTO|_PORT|_ADDR)?"
@@ -217,8 +219,9 @@ def services_that_produce(variable: str) -> list[str]:
     for split in range(1, len(variable)):
         if _SUFFIX.fullmatch(variable, split) is None:
             continue
-        candidate = variable[:split].lower().replace("_", "-")
-        if len(candidate) <= 63 and _DNS1035_LABEL.fullmatch(candidate):
-            if make_env_variable_name(candidate) == variable[:split]:
-                names.append(candidate)
+        prefix = variable[:split]
+        candidate = prefix.lower().replace("_", "-")
+        valid = len(candidate) <= 63 and _DNS1035_LABEL.fullmatch(candidate)
+        if valid and make_env_variable_name(candidate) == prefix:
+            names.append(candidate)
     return names

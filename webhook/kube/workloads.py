@@ -5,7 +5,7 @@ Objects are plain parsed YAML/JSON; malformed shapes are skipped, never raised o
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -26,7 +26,7 @@ Path = tuple[str | int, ...]
 ContainerList = Literal["containers", "initContainers", "ephemeralContainers"]
 CONTAINER_LISTS: tuple[ContainerList, ...] = ("containers", "initContainers", "ephemeralContainers")
 
-ANY = "*"
+_ANY = "*"
 """Path wildcard: every item of a list, or every value of a mapping."""
 
 
@@ -65,7 +65,7 @@ class ContainerSite:
 
 @dataclass(frozen=True)
 class _Pattern:
-    """A table entry: a pod spec at ``spec`` (may hold :data:`ANY` wildcards).
+    """A table entry: a pod spec at ``spec`` (may hold ``"*"`` wildcards).
 
     ``role`` is formatted with one label per wildcard (a list item's ``groupName`` or
     ``name``, else its index; a mapping value's key). ``template``: the pods' metadata is
@@ -88,7 +88,9 @@ def _template(*prefix: str | int, role: str = "") -> _Pattern:
     return _Pattern((*prefix, "spec"), role, template=True)
 
 
-def _under(patterns: tuple[_Pattern, ...], *prefix: str | int, role: str = "") -> tuple[_Pattern, ...]:
+def _under(
+    patterns: tuple[_Pattern, ...], *prefix: str | int, role: str = ""
+) -> tuple[_Pattern, ...]:
     return tuple(pattern.under(*prefix, role=role) for pattern in patterns)
 
 
@@ -101,11 +103,11 @@ _LWS_TEMPLATE = (
 
 _RAY_CLUSTER = (
     _template("headGroupSpec", "template", role="head"),
-    _template("workerGroupSpecs", ANY, "template", role="workerGroup[{}]"),
+    _template("workerGroupSpecs", _ANY, "template", role="workerGroup[{}]"),
 )
-_RAY_JOB = (
-    *_under(_RAY_CLUSTER, "spec", "rayClusterSpec"),
-    _template("spec", "submitterPodTemplate", role="submitter"),
+_RAY_JOB = (  # a RayJobSpec
+    *_under(_RAY_CLUSTER, "rayClusterSpec"),
+    _template("submitterPodTemplate", role="submitter"),
 )
 
 # KServe: a component is an inline PodSpec; frameworks are single containers within it.
@@ -123,7 +125,7 @@ _INFERENCE_SERVICE = (
     _Pattern(("spec", "transformer"), role="transformer"),
     _Pattern(("spec", "explainer"), role="explainer"),
     _Pattern(("spec", "explainer", "art"), role="explainer/art", shortcut=True),
-    *_under(_KSERVE_PREDICTOR, "spec", "canary", ANY, "predictor", role="canary[{}]"),
+    *_under(_KSERVE_PREDICTOR, "spec", "canary", _ANY, "predictor", role="canary[{}]"),
 )
 
 _SERVING_RUNTIME = (_Pattern(("spec",)), _Pattern(("spec", "workerSpec"), role="worker"))
@@ -149,11 +151,11 @@ _SITES: dict[tuple[str, str], tuple[_Pattern, ...]] = {
     ("batch", "CronJob"): (_template("spec", "jobTemplate", "spec", "template"),),
     ("leaderworkerset.x-k8s.io", "LeaderWorkerSet"): _under(_LWS_TEMPLATE, "spec"),
     ("disaggregatedset.x-k8s.io", "DisaggregatedSet"): _under(
-        _LWS_TEMPLATE, "spec", "roles", ANY, "spec", role="{}"
+        _LWS_TEMPLATE, "spec", "roles", _ANY, "spec", role="{}"
     ),
     ("ray.io", "RayCluster"): _under(_RAY_CLUSTER, "spec"),
     ("ray.io", "RayService"): _under(_RAY_CLUSTER, "spec", "rayClusterConfig"),
-    ("ray.io", "RayJob"): _RAY_JOB,
+    ("ray.io", "RayJob"): _under(_RAY_JOB, "spec"),
     ("ray.io", "RayCronJob"): _under(_RAY_JOB, "spec", "jobTemplate"),
     ("serving.kserve.io", "InferenceService"): _INFERENCE_SERVICE,
     ("serving.kserve.io", "ServingRuntime"): _SERVING_RUNTIME,
@@ -161,17 +163,17 @@ _SITES: dict[tuple[str, str], tuple[_Pattern, ...]] = {
     ("serving.kserve.io", "LLMInferenceService"): _LLM_INFERENCE_SERVICE,
     ("serving.kserve.io", "LLMInferenceServiceConfig"): _LLM_INFERENCE_SERVICE,
     ("jobset.x-k8s.io", "JobSet"): (
-        _template("spec", "replicatedJobs", ANY, "template", "spec", "template", role="{}"),
+        _template("spec", "replicatedJobs", _ANY, "template", "spec", "template", role="{}"),
     ),
     ("kubeflow.org", "PyTorchJob"): (
-        _template("spec", "pytorchReplicaSpecs", ANY, "template", role="{}"),
+        _template("spec", "pytorchReplicaSpecs", _ANY, "template", role="{}"),
     ),
     ("serving.knative.dev", "Service"): _POD_TEMPLATE,
     ("argoproj.io", "Rollout"): _POD_TEMPLATE,
 }
 
 WORKLOAD_KINDS: frozenset[tuple[str, str]] = frozenset(_SITES)
-"""``(API group, kind)`` of every kind in the table (Knative ``Service`` is not core ``Service``)."""
+"""``(API group, kind)`` of every kind in the table (Knative ``Service``, not core ``Service``)."""
 
 
 def api_group(obj: Mapping[str, Any]) -> str:
@@ -197,28 +199,38 @@ def _label(container: Any, key: str | int) -> str:
     return str(key)
 
 
-def _resolve(node: Any, pattern: Path, path: Path = (), labels: tuple[str, ...] = ()) -> Iterator[tuple[Path, Any, tuple[str, ...]]]:
+_Match = tuple[Path, Any, tuple[str, ...]]
+
+
+def _resolve(
+    node: Any, pattern: Path, path: Path = (), labels: tuple[str, ...] = ()
+) -> Iterator[_Match]:
     """Every ``(path, value, wildcard labels)`` that ``pattern`` reaches from ``node``."""
     if not pattern:
         yield path, node, labels
         return
     step, rest = pattern[0], pattern[1:]
-    if step != ANY:
+    if step != _ANY:
         if isinstance(node, Mapping) and step in node:
             yield from _resolve(node[step], rest, (*path, step), labels)
         return
-    items = node.items() if isinstance(node, Mapping) else enumerate(node) if isinstance(node, list) else ()
+    items: Iterable[tuple[str | int, Any]] = ()
+    if isinstance(node, Mapping):
+        items = node.items()
+    elif isinstance(node, list):
+        items = enumerate(node)
     for key, child in items:
         yield from _resolve(child, rest, (*path, key), (*labels, _label(child, key)))
 
 
 def _get(node: Any, path: Path) -> Any:
+    """The value at ``path`` (no wildcards), or ``None``."""
     for step in path:
-        if not isinstance(node, Mapping | list):
-            return None
-        try:
+        if isinstance(node, Mapping):
+            node = node.get(step)
+        elif isinstance(node, list) and isinstance(step, int) and -len(node) <= step < len(node):
             node = node[step]
-        except (KeyError, IndexError, TypeError):
+        else:
             return None
     return node
 
@@ -231,7 +243,8 @@ def _sibling_metadata(obj: Mapping[str, Any], path: Path) -> Mapping[str, Any] |
     return metadata if isinstance(metadata, Mapping) else None
 
 
-def _site(obj: Mapping[str, Any], pattern: _Pattern, path: Path, value: Any, labels: tuple[str, ...]) -> PodSpecSite | None:
+def _site(obj: Mapping[str, Any], pattern: _Pattern, match: _Match) -> PodSpecSite | None:
+    path, value, labels = match
     if not isinstance(value, Mapping):
         return None
     role = pattern.role.format(*labels)
@@ -276,11 +289,13 @@ def pod_spec_sites(obj: Any) -> list[PodSpecSite]:
         return []
     patterns = _patterns(obj)
     if patterns is None:
-        return [replace(site, template_metadata=_sibling_metadata(obj, site.path)) for site in _walk(obj)]
+        if obj.get("apiVersion") == "v1":  # every core kind is known
+            return []
+        return [replace(s, template_metadata=_sibling_metadata(obj, s.path)) for s in _walk(obj)]
     sites = []
     for pattern in patterns:
-        for path, value, labels in _resolve(obj, pattern.spec):
-            site = _site(obj, pattern, path, value, labels)
+        for match in _resolve(obj, pattern.spec):
+            site = _site(obj, pattern, match)
             if site is not None:
                 sites.append(site)
     return sites
@@ -288,9 +303,7 @@ def pod_spec_sites(obj: Any) -> list[PodSpecSite]:
 
 def is_workload(obj: Any) -> bool:
     """Whether ``obj`` is a kind that holds pod specs, or an unknown kind that has one."""
-    if not isinstance(obj, Mapping):
-        return False
-    return _patterns(obj) is not None or any(True for _ in _walk(obj))
+    return isinstance(obj, Mapping) and (_patterns(obj) is not None or bool(pod_spec_sites(obj)))
 
 
 def containers(site: PodSpecSite) -> Iterator[ContainerSite]:

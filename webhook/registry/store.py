@@ -84,3 +84,12 @@ def write_table(table: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(table, separators=(",", ":"), sort_keys=False)
     path.write_text(text + "\n", encoding="utf-8")
+
+
+@functools.cache
+def releases_with(name: str) -> list[str]:
+    """The bundled releases whose registry has key `name`, oldest first."""
+    table = _table()
+    indices = sorted({i for first, last, var in table["variables"] if var["name"] == name
+                      for i in range(first, last + 1)})
+    return [table["versions"][i] for i in indices]

@@ -80,13 +80,13 @@ def nearest(version: Version, bundled: Sequence[str]) -> tuple[str, str | None]:
     return best, f"not bundled; using the nearest older release, {best}"
 
 
-def resolve(bundled: Sequence[str], *, explicit: str | None = None, explicit_source: str = "option",
+def resolve(bundled: Sequence[str], *, explicit: str | None = None, explicit_source: str = "--vllm-version",
             annotations: Mapping[str, object] | None = None,
             image: str | None = None) -> Resolution:
     """Which bundled release to check against, with the reason (raises ValueError on a bad option)."""
     candidates: list[tuple[str, str]] = []
     if explicit:
-        candidates.append((explicit, f"from the {explicit_source}"))
+        candidates.append((explicit, f"from {explicit_source}"))
     annotation = (annotations or {}).get(VERSION_ANNOTATION)
     if isinstance(annotation, str) and annotation.strip():
         candidates.append((annotation, f"from the annotation {VERSION_ANNOTATION}"))
@@ -94,7 +94,7 @@ def resolve(bundled: Sequence[str], *, explicit: str | None = None, explicit_sou
         version = Version.parse_or_none(text)
         if version is None:
             if why.endswith(explicit_source):
-                raise ValueError(f"--vllm-version {text!r} is not a vLLM version (e.g. 0.9.2)")
+                raise ValueError(f"{explicit_source}: {text!r} is not a vLLM version (e.g. 0.9.2)")
             continue
         return _resolution(version, bundled, why)
     if image:

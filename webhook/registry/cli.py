@@ -1,0 +1,112 @@
+"""`vllm-env-guard registry list|show|import`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from webhook.cli import UsageError
+from webhook.registry import bundled_versions, load_registry, resolve
+from webhook.registry.fetch import FetchError
+from webhook.registry.importer import ImportRefused, ImportResult
+from webhook.registry.model import Registry
+from webhook.registry.store import releases_with
+
+
+def _registry(version: str | None) -> Registry:
+    try:
+        return load_registry(resolve(bundled_versions(), explicit=version).version)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def run_registry(args: argparse.Namespace) -> int:
+    if args.action == "list":
+        return _list(args)
+    if args.action == "show":
+        return _show(args)
+    return _import(args)
+
+
+def _list(args: argparse.Namespace) -> int:
+    if args.versions:
+        print("\n".join(bundled_versions()))
+        return 0
+    registry = _registry(args.vllm_version)
+    if args.format == "json":
+        print(json.dumps({"vllm_version": registry.version,
+                          "variables": [v.to_json() for v in registry]}, indent=2))
+        return 0
+    width = max(len(v.name) for v in registry)
+    print(f"# vLLM {registry.version}: {len(registry)} variables")
+    for var in registry:
+        print(f"{var.name:<{width}}  {var.kind:<20} {var.description}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    registry = _registry(args.vllm_version)
+    var = registry.get(args.variable)
+    history = releases_with(args.variable)
+    if var is None:
+        where = f"; it exists in vLLM {history[0]} to {history[-1]}" if history else ""
+        raise UsageError(f"{args.variable} is not a variable of vLLM {registry.version}{where}")
+    unset = registry.evaluate(var, {})
+    if args.format == "json":
+        print(json.dumps({"vllm_version": registry.version, **var.to_json(),
+                          "unset": {"value": repr(unset.value)} if unset.ok else {"error": unset.error},
+                          "releases": history}, indent=2))
+        return 0
+    rows = [
+        ("variable", var.name), ("vLLM", registry.version), ("kind", var.kind),
+        ("parser", var.expression), ("reads", ", ".join(var.reads) or "-"),
+        ("default", var.default or "-"),
+        ("when unset", repr(unset.value) if unset.ok else f"{unset.error}: {unset.message}"),
+        ("choices", ", ".join(var.choices) + (" (case-insensitive)" if var.case_sensitive is False else "")
+         if var.choices else "-"),
+        ("build time", "yes" if var.build_time else "no"),
+        ("deprecated", var.deprecated or "no"),
+        ("releases", f"{history[0]} to {history[-1]} ({len(history)} bundled)"),
+        ("description", var.description or "-"),
+    ]
+    for label, value in rows:
+        print(f"{label + ':':<13} {value}")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from webhook.registry import bundle
+
+    try:
+        if args.wheel:
+            name, _, version = args.wheel.partition("==")
+            if name.strip().lower() != "vllm" or not version:
+                raise UsageError(f"--wheel takes vllm==VERSION, not {args.wheel!r}")
+            result = bundle.import_release(version.strip())
+        elif args.envs_file:
+            path = Path(args.envs_file)
+            if not path.is_file():
+                raise UsageError(f"{path}: no such file")
+            result = bundle.import_file(path)
+        else:
+            result = bundle.import_installed()
+    except ImportRefused as exc:
+        print(f"vllm-env-guard registry import: refused: {exc}", file=sys.stderr)
+        return 1
+    except (FetchError, FileNotFoundError) as exc:
+        raise UsageError(str(exc)) from None
+    _write(result, args.output)
+    print(f"imported vLLM {result.facts.version}: {len(result.variables)} variables, all classified",
+          file=sys.stderr)
+    return 0
+
+
+def _write(result: ImportResult, output: str | None) -> None:
+    text = json.dumps({"vllm_version": result.facts.version, "facts": result.facts.to_json(),
+                       "variables": [v.to_json() for v in result.variables]}, indent=2)
+    if output:
+        Path(output).write_text(text + "\n", encoding="utf-8")
+    else:
+        print(text)

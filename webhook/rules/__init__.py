@@ -1,0 +1,44 @@
+"""The rule catalog: one module per rule, each with its id, documentation and checks.
+
+A rule module defines `RULE` and any of the hooks `check_value(ValueSubject)`,
+`check_container(ContainerSubject)` and `check_service(ServiceSubject)`, each yielding `Hit`s.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from webhook.rules import (
+    env_internal_misuse,
+    env_invalid_choice,
+    env_no_effect,
+    env_parse_error,
+    env_plaintext_secret,
+    env_silent_coercion,
+    env_unknown_variable,
+    env_unverified_source,
+    manifest_invalid,
+    service_link_collision,
+    service_link_prefix,
+)
+from webhook.rules.base import Rule
+
+MODULES: tuple[ModuleType, ...] = (
+    service_link_collision,
+    service_link_prefix,
+    env_parse_error,
+    env_invalid_choice,
+    env_silent_coercion,
+    env_unknown_variable,
+    env_no_effect,
+    env_internal_misuse,
+    env_plaintext_secret,
+    env_unverified_source,
+    manifest_invalid,
+)
+CATALOG: dict[str, Rule] = {m.RULE.id: m.RULE for m in MODULES}
+
+
+def hooks(name: str) -> list[tuple[Rule, object]]:
+    """(rule, function) for every rule module that defines hook `name`."""
+    return [(m.RULE, getattr(m, name)) for m in MODULES if hasattr(m, name)]

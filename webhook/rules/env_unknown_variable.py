@@ -1,0 +1,56 @@
+"""env-unknown-variable: a VLLM_* name the target vLLM does not read."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+
+from webhook.findings import Severity
+from webhook.registry.store import releases_with
+from webhook.rules.base import Rule
+from webhook.rules.subjects import Hit, ValueSubject
+
+RULE = Rule(
+    id="env-unknown-variable",
+    severity=Severity.WARNING,
+    summary="A VLLM_* variable that the target vLLM version does not read.",
+    rationale=(
+        "vLLM ignores variables it does not know: a typo (`VLLM_ATENTION_BACKEND`), a variable "
+        "removed in the version you run (`VLLM_USE_V1` after 0.11.0), or one added later. "
+        "vLLM 0.17+ logs unknown `VLLM_*` names at start and, with `--fail-on-environ-validation`, "
+        "refuses to start (then this is an error)."
+    ),
+    bad='env:\n- name: VLLM_ATENTION_BACKEND\n  value: FLASHINFER',
+    good='env:\n- name: VLLM_ATTENTION_BACKEND\n  value: FLASHINFER',
+    fix="Fix the name, or remove the variable if your vLLM version no longer has it.",
+)
+
+
+def check_value(subject: ValueSubject) -> Iterator[Hit]:
+    target = subject.target
+    if subject.from_service_link or not subject.name.startswith("VLLM_") or target.knows(subject.name):
+        return
+    version = target.version
+    history = releases_with(subject.name)
+    if history:
+        where = f"; it exists in vLLM {_span(history)}"
+        hint = "remove it, or run a vLLM version that reads it"
+    else:
+        close = difflib.get_close_matches(subject.name, target.registry.names(), n=1, cutoff=0.8)
+        where = f" (did you mean {close[0]}?)" if close else ""
+        hint = f"rename it to {close[0]}" if close else "check the name against `vllm-env-guard registry list`"
+    fatal = target.fail_on_unknown and target.registry.facts.validates_unknown
+    consequence = (" and --fail-on-environ-validation makes the engine refuse to start" if fatal
+                   else ", so the setting is ignored" + (
+                       " (vLLM logs it as unknown at start)" if target.registry.facts.validates_unknown else ""))
+    yield Hit(
+        message=(f"{subject.name} is not a variable vLLM {version} reads{where}"
+                 f"{consequence} ({target.resolution.reason})"),
+        hint=hint,
+        variable=subject.name,
+        severity=Severity.ERROR if fatal else None,
+    )
+
+
+def _span(versions: list[str]) -> str:
+    return versions[0] if len(versions) == 1 else f"{versions[0]} to {versions[-1]}"

@@ -1,0 +1,82 @@
+"""service-link-collision: a Service's injected variables include a name vLLM reads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from webhook.findings import Severity
+from webhook.rules.base import Rule
+from webhook.rules.subjects import Hit, ServiceSubject, ValueSubject
+from webhook.rules.wording import does
+
+RULE = Rule(
+    id="service-link-collision",
+    severity=Severity.ERROR,
+    summary="A Service's kubelet-injected variables collide with a variable vLLM reads.",
+    rationale=(
+        "For every Service with a cluster IP, the kubelet injects `<NAME>_SERVICE_HOST`, "
+        "`<NAME>_PORT=tcp://<ip>:<port>` and more into every pod of the namespace, whether or "
+        "not the Service selects it. A Service named `vllm` injects `VLLM_PORT=tcp://10.96.0.12:8000`; "
+        "vLLM parses `VLLM_PORT` as an integer and the engine dies. vLLM's docs warn: never "
+        "name a Service `vllm`. `vllm-dp-master` breaks `VLLM_DP_MASTER_PORT` the same way."
+    ),
+    bad='apiVersion: v1\nkind: Service\nmetadata:\n  name: vllm\nspec:\n  selector: {app: vllm}\n  ports: [{port: 8000}]',
+    good='apiVersion: v1\nkind: Service\nmetadata:\n  name: llm-api\nspec:\n  selector: {app: vllm}\n  ports: [{port: 8000}]',
+    fix=(
+        "Rename the Service to a name that does not start with `vllm` (e.g. `llm-api`), or set "
+        "`enableServiceLinks: false` in the pod spec of every vLLM workload in the namespace."
+    ),
+)
+
+
+def rename_suggestion(name: str) -> str:
+    """A name whose variables start with LLM_ rather than VLLM_."""
+    rest = name[4:] if name.startswith("vllm") else name
+    return ("llm" + rest) if rest.startswith("-") or not rest else f"llm-{rest}"
+
+
+def check_service(subject: ServiceSubject) -> Iterator[Hit]:
+    target = subject.target
+    colliding = [n for n in subject.variables if target.knows(n)]
+    if not colliding:
+        return
+    shown = ", ".join(f"{n}={subject.variables[n]}" for n in colliding[:3])
+    consequences = []
+    for name in colliding[:3]:
+        env = {name: subject.variables[name]}
+        for var in target.readers(name):
+            outcome = target.registry.evaluate(var, env)
+            consequences.append(f"raises {outcome.error}: {outcome.message}" if outcome.error
+                                else f"reads {var.name} as {outcome.value!r}")
+    breaks = f"; it breaks {', '.join(subject.affected)}" if subject.affected else ""
+    yield Hit(
+        message=(
+            f'Service "{subject.name}" injects {shown} into every pod of namespace '
+            f"{subject.namespace} (service links); vLLM {target.version} "
+            f"({target.resolution.reason}) {'; '.join(consequences)}{breaks}"
+        ),
+        hint=(f'rename the Service (e.g. "{rename_suggestion(subject.name)}") or set '
+              "enableServiceLinks: false on the vLLM pods"),
+        variable=colliding[0],
+    )
+
+
+def check_value(subject: ValueSubject) -> Iterator[Hit]:
+    if not subject.from_service_link or not subject.vllm_container or subject.raw is None:
+        return
+    readers = subject.readers()
+    if not readers:
+        return
+    var = readers[0]
+    service = subject.origin
+    yield Hit(
+        message=(
+            f"{service} injects {subject.name}={subject.raw} into this container; "
+            f"{does(subject, var, subject.outcome(var))}"
+            + (f" {subject.target.when_parsed(var.name)}" if subject.outcome(var).error else "")
+            + f" ({subject.target.resolution.reason})"
+        ),
+        hint=("rename that Service to a name that does not start with \"vllm\", set "
+              f"enableServiceLinks: false in this pod spec, or set {subject.name} explicitly in env"),
+        variable=subject.name,
+    )

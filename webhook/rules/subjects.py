@@ -1,0 +1,138 @@
+"""What rules look at: one variable's value, one container, one Service.
+
+The engine builds these from Kubernetes objects; `explain` builds value subjects from command
+line arguments. Rules return `Hit`s; the engine turns them into findings with object, file,
+line and version.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from webhook.findings import Severity
+from webhook.registry import Outcome, Registry, Resolution, Variable
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A rule firing. `at` is the manifest mapping whose line the finding points at."""
+
+    message: str
+    hint: str
+    variable: str | None = None
+    severity: Severity | None = None  # None: the rule's default
+    at: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    """The vLLM release a container (or a Service's neighbours) runs, and how it is started."""
+
+    registry: Registry
+    resolution: Resolution
+    fail_on_unknown: bool = False
+
+    @property
+    def version(self) -> str:
+        return self.registry.version
+
+    def readers(self, name: str) -> list[Variable]:
+        """Registry variables whose getters read environment variable `name`."""
+        return _readers(self.registry).get(name, [])
+
+    def knows(self, name: str) -> bool:
+        """vLLM reads `name` (as a key or through another key's getter)."""
+        return name in self.registry or bool(self.readers(name))
+
+    def when_parsed(self, name: str) -> str:
+        if self.registry.facts.eager_evaluation:
+            return "at engine start (from 0.11.1 vLLM parses every registry variable when the engine starts)"
+        return f"the first time vLLM reads {name}"
+
+
+@functools.cache
+def _readers(registry: Registry) -> dict[str, list[Variable]]:
+    index: dict[str, list[Variable]] = {}
+    for var in registry:
+        for name in var.reads:
+            index.setdefault(name, []).append(var)
+    return index
+
+
+@dataclass
+class ValueSubject:
+    """One environment variable of one container (or one `explain` argument).
+
+    `env` is everything known about the container's environment (name -> value), used to run
+    the getters; `raw` is this variable's value, None when unknown or unset.
+    """
+
+    name: str
+    raw: str | None
+    target: Target
+    env: Mapping[str, str]
+    source: str = "env"  # env | envFrom | valueFrom | service-link | argument
+    origin: str = ""
+    known: bool = True
+    literal: bool = False  # written as a literal `value:` in the manifest
+    vllm_container: bool = True
+    at: Mapping[str, Any] | None = None
+    service: Mapping[str, Any] | None = None  # for service-link values
+    _outcomes: dict[str, Outcome] = field(default_factory=dict, repr=False)
+
+    @property
+    def from_service_link(self) -> bool:
+        return self.source == "service-link"
+
+    def outcome(self, var: Variable) -> Outcome:
+        """What `var`'s getter makes of the container's environment (memoised)."""
+        if var.name not in self._outcomes:
+            self._outcomes[var.name] = self.target.registry.evaluate(var, self.env)
+        return self._outcomes[var.name]
+
+    def readers(self) -> list[Variable]:
+        return self.target.readers(self.name)
+
+    def shown(self) -> str:
+        """The value as messages may show it: credentials are never echoed."""
+        from webhook.detect import is_credential
+
+        if self.raw is None:
+            return "<unset>"
+        return '"<redacted>"' if is_credential(self.name) else _quote(self.raw)
+
+    def redact(self, text: str) -> str:
+        from webhook.detect import redact
+
+        return redact(self.name, text, self.raw)
+
+
+def _quote(value: str) -> str:
+    shown = value if len(value) <= 80 else value[:77] + "..."
+    return '"' + shown.encode("unicode_escape").decode("ascii").replace('"', '\\"') + '"'
+
+
+@dataclass
+class ContainerSubject:
+    """A container with its final command line."""
+
+    name: str
+    container: Mapping[str, Any]
+    arguments: Sequence[str]
+    target: Target
+    vllm_container: bool
+
+
+@dataclass
+class ServiceSubject:
+    """A Service, the variables it injects, and the vLLM containers of its namespace."""
+
+    service: Mapping[str, Any]
+    name: str
+    namespace: str
+    variables: Mapping[str, str]
+    target: Target
+    affected: Sequence[str] = ()  # "Deployment llm/vllm (container vllm)" for each one broken

@@ -608,9 +608,15 @@ def run_real(version: str, cases: Sequence[tuple[str, Mapping[str, str]]], **kwa
     return run_version(version, cases, **kwargs).results
 
 
+_KEYS: dict[str, list[str]] = {}
+
+
 def real_keys(version: str) -> list[str]:
-    """`environment_variables.keys()` of the real envs.py of `version`, in order."""
-    return run_version(version, []).keys
+    """`environment_variables.keys()` of the real envs.py of `version`, in order (memoized per
+    process; importing envs.py does not depend on the torch stand-in)."""
+    if version not in _KEYS:
+        _KEYS[version] = run_version(version, []).keys
+    return list(_KEYS[version])
 
 
 # --------------------------------------------------------------------------------------------
@@ -812,7 +818,7 @@ def compare_version(version: str, api=None, *, timeout: float | None = None,
     api = api if api is not None else registry_api()
     started = time.perf_counter()
     report = VersionReport(version)
-    report.real_names = run_version(version, [], timeout=timeout, torch_version=torch_version).keys
+    report.real_names = real_keys(version)
     registry = None
     if api is None:
         report.error = "webhook.registry has no load_registry/evaluate yet"

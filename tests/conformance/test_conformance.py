@@ -20,6 +20,7 @@ import pytest
 from .realenvs import (
     RealEnvsError,
     bundled_or_cached_versions,
+    real_keys,
     registry_api,
     run_version,
     select_versions,
@@ -37,7 +38,7 @@ def _versions() -> list[str]:
 
 def _names(version: str, api) -> list[str]:
     """vLLM's names of `version`, then ours that vLLM does not have."""
-    names = list(run_version(version, []).keys)
+    names = real_keys(version)
     if api is not None:
         try:
             ours = list(api.load_registry(version).names())

@@ -291,15 +291,16 @@ def _fingerprint(function: ast.FunctionDef) -> str:
 def _fstrings(function: ast.FunctionDef) -> list[str]:
     """The f-string messages of a helper, as str.format templates."""
     out = []
-    for node in ast.walk(function):
-        if isinstance(node, ast.JoinedStr):
-            parts = []
-            for value in node.values:
-                if isinstance(value, ast.Constant):
-                    parts.append(str(value.value).replace("{", "{{").replace("}", "}}"))
-                elif isinstance(value, ast.FormattedValue) and isinstance(value.value, ast.Name):
-                    parts.append("{" + value.value.id + "}")
-            out.append("".join(parts))
+    nodes = sorted((n for n in ast.walk(function) if isinstance(n, ast.JoinedStr)),
+                   key=lambda n: (n.lineno, n.col_offset))
+    for node in nodes:
+        parts = []
+        for value in node.values:
+            if isinstance(value, ast.Constant):
+                parts.append(str(value.value).replace("{", "{{").replace("}", "}}"))
+            elif isinstance(value, ast.FormattedValue) and isinstance(value.value, ast.Name):
+                parts.append("{" + value.value.id + "}")
+        out.append("".join(parts))
     return out
 
 

@@ -71,7 +71,22 @@ def test_examples_parse_as_yaml(rule_id: str) -> None:
     list(yaml.safe_load_all(rule.good))  # may be a comment only, but must parse
 
 
+def _gen_docs(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "gen-docs"), *args],
+                          capture_output=True, text=True, env={**os.environ}, check=False)
+
+
 def test_gen_docs_check_passes_on_the_committed_page() -> None:
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen-docs"), "--check"],
-                            capture_output=True, text=True, env={**os.environ}, check=False)
+    result = _gen_docs("--check")
     assert result.returncode == 0, f"run scripts/gen-docs\n{result.stdout}{result.stderr}"
+
+
+def test_gen_docs_check_fails_with_a_diff_when_stale(tmp_path: Path) -> None:
+    page = tmp_path / "rules.md"
+    page.write_text(render_markdown(CATALOG).replace("## env-parse-error", "## env-parse-eror"))
+    result = _gen_docs("--check", "--output", str(page))
+    assert result.returncode == 1
+    assert "-## env-parse-eror" in result.stdout and "+## env-parse-error" in result.stdout
+    assert "run scripts/gen-docs" in result.stderr
+    assert _gen_docs("--output", str(page)).returncode == 0  # regenerates
+    assert page.read_text() == render_markdown(CATALOG)

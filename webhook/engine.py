@@ -240,16 +240,16 @@ class _Run:
         ignored = ignored_rules(_metadata(obj))
         line = line_of(_metadata(obj), "name") or line_of(obj)
         findings: list[Finding] = []
-        for target in targets.values():
-            affected = [c.label for c in neighbours if c.target.version == target.version
-                        and any(target.knows(v) and v not in c.overrides for v in variables)]
-            subject = ServiceSubject(obj, name, namespace, variables, target, affected)
-            for rule, check in hooks("check_service"):
-                for hit in check(subject):  # type: ignore[operator]
-                    found = self._finding(rule, hit, item, ref, ignored, line, None, target.version)
-                    if found is not None:
-                        findings.append(found)
-        return _unique(findings)
+        for rule, check in hooks("check_service"):
+            for target in targets.values():  # the first release of the namespace it hurts
+                affected = [c.label for c in neighbours
+                            if any(target.knows(v) and v not in c.overrides for v in variables)]
+                hits = list(check(ServiceSubject(obj, name, namespace, variables, target, affected)))  # type: ignore[operator]
+                found = [self._finding(rule, hit, item, ref, ignored, line, None, target.version) for hit in hits]
+                if hits:
+                    findings += [f for f in found if f is not None]
+                    break
+        return findings
 
 
 def _value_subjects(env: Any, target: Target, vllm: bool) -> Iterable[ValueSubject]:
@@ -273,13 +273,3 @@ def _value_subjects(env: Any, target: Target, vllm: bool) -> Iterable[ValueSubje
                 service=var.service,
             )
 
-
-def _unique(findings: list[Finding]) -> list[Finding]:
-    seen: set[tuple[str, str]] = set()
-    out = []
-    for f in findings:
-        key = (f.rule, f.message)
-        if key not in seen:
-            seen.add(key)
-            out.append(f)
-    return out

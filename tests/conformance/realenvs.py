@@ -65,9 +65,10 @@ from pathlib import Path
 from typing import Any
 
 TORCH_VERSION = "2.9.0"
-DEFAULT_TIMEOUT = float(os.environ.get("VEG_CONFORMANCE_TIMEOUT", "600"))
+# Seconds one version's subprocess may take (a full version takes about 1 s).
+DEFAULT_TIMEOUT = float(os.environ.get("VEG_CONFORMANCE_TIMEOUT", "300"))
 
-# Names the parent passes to the worker; everything else in the case env is the case's own.
+# The HOME every case sees: this empty directory inside the run's temporary directory.
 HOME_DIRNAME = "home"
 
 
@@ -343,6 +344,10 @@ home = request["home"]
 try:
     os.environ = RecordingEnviron({"HOME": home})
     tempfile.tempdir = None
+    envs_file = os.path.join(root, "vllm", "envs.py")
+    with open(envs_file, encoding="utf-8") as handle:
+        if "urllib3" in handle.read():
+            import urllib3  # the real one: fail loudly here rather than inside VLLM_PORT's getter
     import vllm.envs as envs
     registry = envs.environment_variables
     answer["keys"] = list(registry.keys())

@@ -60,7 +60,7 @@ def pytest_generate_tests(metafunc):
     for version in versions:
         try:
             names = _names(version, api)
-        except RealEnvsError as exc:
+        except RealEnvsError:
             # reported by the test itself (it fails with the same error)
             params.append(pytest.param(version, "<real envs.py>", id=f"{version}-<real>"))
             continue

@@ -343,3 +343,89 @@ def test_subprocess_environment_is_minimal():
     env_before = dict(os.environ)
     run_real("0.8.1", [("VLLM_PORT", {})])
     assert dict(os.environ) == env_before
+
+
+# ---------------------------------------------------------------------------- comparison layer
+
+def test_ci_and_selected_versions():
+    available = ["0.6.6", "0.6.6.post1", "0.8.0", "0.8.1", "0.8.5", "0.8.5.post1", "0.9.0", "0.9.2",
+                 "0.10.0", "0.33.0"]
+    assert realenvs.ci_versions(available) == ["0.6.6.post1", "0.8.1", "0.8.5.post1", "0.9.2", "0.10.0", "0.33.0"]
+    assert realenvs.select_versions("all", available) == available
+    assert realenvs.select_versions(" 0.8.1, 0.33.0 ", available) == ["0.8.1", "0.33.0"]
+    assert realenvs.select_versions(None, available) == realenvs.ci_versions(available)
+
+
+def test_outcomes_agree():
+    agree = realenvs.outcomes_agree
+    err = {"error": "ValueError", "message": "m"}
+    assert agree(err, dict(err), False) is None
+    assert agree(err, {"error": "ValueError", "message": "other"}, False) == "message differs"
+    assert agree(err, {"error": "ValueError", "message": "other"}, True) is None
+    assert agree(err, {"error": "KeyError", "message": "m"}, True) == "exception class differs"
+    val = {"repr": "'/h/.cache'", "type": "str"}
+    assert agree(val, {"repr": "'/x/.cache'", "type": "str"}, True) is None
+    assert agree(val, {"repr": "'/x/.cache'", "type": "str"}, False) == "value differs"
+    assert agree(val, {"repr": "None", "type": "NoneType"}, True) == "type differs"
+    assert agree(val, err, True) == "outcome differs"
+
+
+class _FakeApi:
+    """A tiny stand-in for webhook.registry with three 0.8.1 variables (one wrong, one with
+    undeclared reads) and one name vLLM does not have."""
+
+    def __init__(self):
+        spec = types.SimpleNamespace
+        self.vars = {
+            "VLLM_PORT": spec(name="VLLM_PORT", reads=("VLLM_PORT",), choices=None),
+            "VLLM_USE_V1": spec(name="VLLM_USE_V1", reads=("VLLM_USE_V1",), choices=None),
+            "VLLM_DO_NOT_TRACK": spec(name="VLLM_DO_NOT_TRACK", reads=("VLLM_DO_NOT_TRACK",), choices=None),
+            "VLLM_FAKE": spec(name="VLLM_FAKE", reads=("VLLM_FAKE",), choices=None),
+        }
+
+    def load_registry(self, version):
+        assert version == "0.8.1"
+        return types.SimpleNamespace(names=lambda: list(self.vars), get=self.vars.get)
+
+    def evaluate(self, var, env):
+        def out(value=None, error=None, message=None):
+            return types.SimpleNamespace(value=value, error=error, message=message, home_dependent=False)
+
+        if var.name == "VLLM_PORT":
+            if "VLLM_PORT" not in env:
+                return out(None)
+            try:
+                return out(int(env["VLLM_PORT"]))
+            except ValueError as exc:
+                return out(error="ValueError", message=str(exc))
+        if var.name == "VLLM_USE_V1":
+            return out(True)  # wrong on purpose
+        if var.name == "VLLM_DO_NOT_TRACK":
+            return out((env.get("VLLM_DO_NOT_TRACK") or env.get("DO_NOT_TRACK") or "0") == "1")
+        raise AssertionError(var.name)
+
+
+def test_compare_version_with_a_fake_registry():
+    report = realenvs.compare_version("0.8.1", _FakeApi())
+    grouped = report.by_variable()
+    assert "VLLM_PORT" not in grouped  # exact agreement, including int()'s messages
+    assert "VLLM_DO_NOT_TRACK" not in grouped
+    assert report.missing_reads == {"VLLM_DO_NOT_TRACK": ["DO_NOT_TRACK"]}
+    # the second round crossed VLLM_DO_NOT_TRACK with DO_NOT_TRACK although we did not declare it
+    assert report.cases_per_variable["VLLM_DO_NOT_TRACK"] > len(values_for(types.SimpleNamespace(name="x")))
+    wrong = grouped["VLLM_USE_V1"]
+    assert any(d.env == {"VLLM_USE_V1": "0"} and d.reason == "value differs" for d in wrong)
+    assert any(d.real.get("error") == "ValueError" and d.reason == "outcome differs" for d in wrong)
+    assert {d.reason for d in grouped["VLLM_FAKE"]} == {"not in vLLM's registry (extra in ours)"}
+    assert {d.reason for d in grouped["VLLM_CACHE_ROOT"]} == {"missing from our registry"}
+    assert len(report.real_names) == 94 and report.our_names == list(_FakeApi().vars)
+    assert report.cases == sum(report.cases_per_variable.values())
+    assert "VLLM_USE_V1='0': real bool False; ours bool True [value differs]" in [d.describe() for d in wrong]
+    assert "disagreements" in report.line()
+
+
+def test_compare_version_without_a_registry():
+    report = realenvs.compare_version("0.6.0", types.SimpleNamespace(
+        load_registry=lambda v: (_ for _ in ()).throw(KeyError(v)), evaluate=None))
+    assert report.error.startswith("load_registry('0.6.0') raised KeyError")
+    assert len(report.disagreements) == report.cases > 0

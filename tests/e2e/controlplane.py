@@ -138,6 +138,10 @@ def _write_public_key(path: Path, key: Key) -> Path:
     return path
 
 
+def _file_stem(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+
+
 # --- processes --------------------------------------------------------------
 
 
@@ -276,7 +280,15 @@ class ControlPlane:
 
     def make_user(self, name: str, groups: Iterable[str] = ()) -> str:
         """Issue a client cert for user `name` in `groups`; return the path of its kubeconfig."""
-        return self._client_kubeconfig("user-" + re.sub(r"[^A-Za-z0-9_.-]", "_", name), name, groups)
+        return self._client_kubeconfig("user-" + _file_stem(name), name, groups)
+
+    def make_serving_cert(self, name: str) -> tuple[str, str]:
+        """Issue a serving cert for 127.0.0.1/localhost signed by the cluster CA, e.g. for a
+        webhook server (its caBundle is `ca_cert_path`); return (cert path, key path)."""
+        workdir, ca = self._require_started()
+        cert, key = _issue(ca, name, server=True)
+        stem = "serving-" + _file_stem(name)
+        return str(_write_cert(workdir / f"{stem}.crt", cert)), str(_write_key(workdir / f"{stem}.key", key))
 
     # internals
 
@@ -319,18 +331,19 @@ class ControlPlane:
         return client_url
 
     def _start_apiserver(self, etcd_url: str, port: int) -> None:
-        workdir, ca = self._require_started()
-        serving_cert, serving_key = _issue(ca, "kube-apiserver", server=True)
+        workdir, _ = self._require_started()
+        serving_cert, serving_key = self.make_serving_cert("kube-apiserver")
         sa_key = _new_key()
         argv = [
             str(self.assets / "kube-apiserver"),
             f"--etcd-servers={etcd_url}",
             "--bind-address=127.0.0.1",
             "--advertise-address=127.0.0.1",
+            "--endpoint-reconciler-type=none",  # it refuses a loopback advertise address
             f"--secure-port={port}",
             f"--cert-dir={workdir / 'apiserver-certs'}",
-            f"--tls-cert-file={_write_cert(workdir / 'serving.crt', serving_cert)}",
-            f"--tls-private-key-file={_write_key(workdir / 'serving.key', serving_key)}",
+            f"--tls-cert-file={serving_cert}",
+            f"--tls-private-key-file={serving_key}",
             f"--client-ca-file={self.ca_cert_path}",
             f"--service-account-key-file={_write_public_key(workdir / 'sa.pub', sa_key)}",
             f"--service-account-signing-key-file={_write_key(workdir / 'sa.key', sa_key)}",

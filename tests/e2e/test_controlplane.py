@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import ipaddress
+import json
+import ssl
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from kubernetes import client as k8s_client
@@ -100,6 +106,78 @@ def test_made_user_is_subject_to_rbac(
     while (status := _list_services_status(alice, namespace)) == 403 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert status == 200
+
+
+class _DenyAll(BaseHTTPRequestHandler):
+    """A validating admission webhook that denies every request."""
+
+    def do_POST(self) -> None:
+        review = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        response = {"uid": review["request"]["uid"], "allowed": False, "status": {"message": "denied by e2e"}}
+        body = json.dumps({**review, "response": response}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Keep the test output quiet."""
+
+
+@pytest.fixture
+def deny_all_webhook(control_plane: ControlPlane) -> Iterator[str]:
+    """An HTTPS server at 127.0.0.1 running _DenyAll; yields its URL."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*control_plane.make_serving_cert("deny-all-webhook"))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _DenyAll)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{server.server_address[1]}/validate"
+    server.shutdown()
+    server.server_close()
+
+
+def test_admission_webhooks_are_called(
+    control_plane: ControlPlane, core: k8s_client.CoreV1Api, deny_all_webhook: str, namespace: str
+) -> None:
+    ca_bundle = base64.b64encode(Path(control_plane.ca_cert_path).read_bytes()).decode()
+    config = {
+        "metadata": {"name": "e2e-deny-all"},
+        "webhooks": [
+            {
+                "name": "deny-all.e2e.invalid",
+                "clientConfig": {"url": deny_all_webhook, "caBundle": ca_bundle},
+                "rules": [
+                    {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["configmaps"]}
+                ],
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+                "sideEffects": "None",
+                "admissionReviewVersions": ["v1"],
+                "failurePolicy": "Fail",
+            }
+        ],
+    }
+    admission = k8s_client.AdmissionregistrationV1Api(control_plane.api_client)
+    admission.create_validating_webhook_configuration(config)
+    try:
+        deadline = time.monotonic() + 10  # the apiserver picks up webhook configs through a watch
+        denial = None
+        for attempt in range(1000):
+            try:
+                core.create_namespaced_config_map(namespace, {"metadata": {"name": f"cm-{attempt}"}})
+            except ApiException as exc:
+                denial = exc
+                break
+            assert time.monotonic() < deadline, "webhook never called"
+            time.sleep(0.05)
+    finally:
+        admission.delete_validating_webhook_configuration("e2e-deny-all")
+
+    assert denial is not None
+    assert denial.status == 400  # the apiserver's code for a denial that sets none
+    assert 'admission webhook "deny-all.e2e.invalid" denied the request: denied by e2e' in denial.body
 
 
 def test_start_failure_reports_apiserver_log(assets_dir: str) -> None:

@@ -15,7 +15,7 @@ BUNDLED = bundled_versions()
     ("vllm/vllm-openai:v0.9.2-cu128", "0.9.2"),
     ("docker.io/vllm/vllm-openai:0.10.1.1", "0.10.1.1"),
     ("registry.example.com:5000/team/vllm:v0.6.1.post2", "0.6.1.post2"),
-    ("ghcr.io/llm-d/llm-d:v0.8.5@sha256:" + "a" * 64, "0.8.5"),
+    ("ghcr.io/example/vllm:v0.8.5@sha256:" + "a" * 64, "0.8.5"),
     ("public.ecr.aws/neuron/vllm:v0.7.3_neuron", "0.7.3"),
 ])
 def test_version_from_image(image: str, version: str) -> None:
@@ -68,3 +68,22 @@ def test_version_ordering() -> None:
     assert Version.parse("0.6.1") < Version.parse("0.6.1.post1") < Version.parse("0.6.2")
     assert Version.parse("0.9.0") < Version.parse("0.9.0.1") < Version.parse("0.9.1")
     assert Version.parse("0.10.0") > Version.parse("0.9.2")
+
+
+@pytest.mark.parametrize(("image", "version"), [
+    ("public.ecr.aws/data-on-eks/ray-2.41.0-py310-cu118-vllm0.7.0:latest", "0.7.0"),
+    ("example.com/neuron-sdk2.20-vllm-0.5.0-neuron:v8", "0.5.0"),
+])
+def test_version_written_in_the_image_name(image: str, version: str) -> None:
+    assert version_from_image(image) == Version.parse(version)
+
+
+@pytest.mark.parametrize("image", ["lmcache/vllm-openai:v0.3.9post2", "ghcr.io/llm-d/llm-d:v0.2.0",
+                                   "rayproject/ray-llm:2.56.0-py312-cu130"])
+def test_tags_of_other_projects_are_not_vllm_versions(image: str) -> None:
+    assert version_from_image(image) is None
+
+
+def test_a_tag_with_a_major_vllm_never_had_is_not_trusted() -> None:
+    resolution = resolve(BUNDLED, image="opea/vllm-gaudi:1.22.0")
+    assert resolution.version == BUNDLED[-1] and "assuming the newest" in resolution.reason

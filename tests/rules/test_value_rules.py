@@ -38,7 +38,7 @@ def test_parse_error_says_what_and_when(lint: Lint) -> None:
     lazy = lint(deployment(env("VLLM_USE_V1", "true"), image=V081), rule="env-parse-error")[0]
     assert "vLLM 0.8.1 raises ValueError: invalid literal for int() with base 10: 'true'" in lazy.message
     assert "the first time vLLM reads VLLM_USE_V1" in lazy.message
-    assert "from the image tag vllm/vllm-openai:v0.8.1" in lazy.message
+    assert "from the image vllm/vllm-openai:v0.8.1" in lazy.message
     assert lazy.hint == 'use "1" to turn it on and "0" to turn it off'
     eager = lint(deployment(env("VERBOSE", "true"), image=V033), rule="env-parse-error")[0]
     assert "at engine start" in eager.message

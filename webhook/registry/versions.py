@@ -55,10 +55,25 @@ def image_tag(image: str) -> str | None:
     return last.split(":", 1)[1] if ":" in last else None
 
 
+# Image namespaces whose tags carry their own project's version, not vLLM's
+# (lmcache/vllm-openai:v0.3.9post2 is LMCache 0.3.9; ghcr.io/llm-d/llm-d:v0.2.0 is llm-d 0.2.0).
+OWN_VERSIONED = frozenset({"lmcache", "llm-d"})
+_EMBEDDED = re.compile(r"vllm[-_]?v?(\d+\.\d+\.\d+(?:\.post\d+)?)")
+
+
 def version_from_image(image: str) -> Version | None:
-    """The vLLM version in an image tag that keeps a vX.Y.Z form, else None."""
+    """The vLLM version an image reference states, else None.
+
+    Read from a vX.Y.Z tag (`vllm/vllm-openai:v0.9.2-cu128`) of an image whose name says vLLM,
+    or from a version written after "vllm" in the name (`ray-2.41.0-py310-vllm0.7.0:latest`).
+    """
+    name = image.split("@", 1)[0].rsplit(":", 1)[0] if image_tag(image) else image.split("@", 1)[0]
+    path = name.lower().split("/")
+    embedded = _EMBEDDED.search(path[-1])
+    if embedded:
+        return Version.parse(embedded.group(1))
     tag = image_tag(image)
-    if tag is None:
+    if tag is None or "vllm" not in path[-1] or OWN_VERSIONED & set(path[:-1]):
         return None
     match = _VERSION.match(tag)
     if match is None or (match.end() < len(tag) and tag[match.end()] not in "-_+."):
@@ -99,8 +114,9 @@ def resolve(bundled: Sequence[str], *, explicit: str | None = None, explicit_sou
         return _resolution(version, bundled, why)
     if image:
         version = version_from_image(image)
-        if version is not None:
-            return _resolution(version, bundled, f"from the image tag {image}")
+        majors = {Version.parse(b).release[0] for b in bundled}
+        if version is not None and version.release[0] in majors:
+            return _resolution(version, bundled, f"from the image {image}")
         newest = bundled[-1]
         tag = image_tag(image)
         what = f"tag {tag!r}" if tag else "no version tag"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -90,3 +92,48 @@ def test_gen_docs_check_fails_with_a_diff_when_stale(tmp_path: Path) -> None:
     assert "run scripts/gen-docs" in result.stderr
     assert _gen_docs("--output", str(page)).returncode == 0  # regenerates
     assert page.read_text() == render_markdown(CATALOG)
+
+
+# --- examples/: what their comments say the linter finds, it finds ------------------------------
+
+EXAMPLES = ROOT / "examples"
+
+
+def _lint_json(*args: str) -> tuple[int, dict]:
+    result = subprocess.run([sys.executable, "-m", "webhook", "lint", *args, "--format", "json"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120, check=False)
+    try:
+        return result.returncode, json.loads(result.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(f"lint printed no JSON (exit {result.returncode}):\n{result.stdout}\n{result.stderr}")
+
+
+def _promised_rules(path: Path) -> set[str]:
+    """Rule ids named in parentheses in the example's leading comment."""
+    header = "".join(line for line in path.read_text().splitlines(keepends=True) if line.startswith("#"))
+    named = {part.strip() for group in re.findall(r"\(([^()]*)\)", header) for part in group.split(",")}
+    return named & set(CATALOG)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (EXAMPLES / "bad").glob("*.yaml")))
+def test_bad_example_gets_the_findings_it_describes(name: str) -> None:
+    path = EXAMPLES / "bad" / name
+    promised = _promised_rules(path)
+    assert promised, f"{name}: its header names no rule"
+    code, report = _lint_json(str(path.relative_to(ROOT)))
+    found = {f["rule"] for f in report["findings"]}
+    assert promised <= found, f"{name}: promised {sorted(promised)}, found {sorted(found)}"
+    assert code == (1 if any(f["severity"] == "error" for f in report["findings"]) else 0)
+    assert (EXAMPLES / "good" / name).is_file(), f"{name} has no fixed version in examples/good"
+
+
+def test_bad_examples_fail_lint() -> None:
+    code, report = _lint_json("examples/bad")
+    assert code == 1 and report["summary"]["errors"] > 0
+
+
+def test_good_examples_have_no_findings_at_all() -> None:
+    code, report = _lint_json("examples/good", "--show-info")
+    assert report["findings"] == [], report["findings"]
+    assert code == 0
+    assert report["summary"]["objects"] >= len(list((EXAMPLES / "good").glob("*.yaml")))

@@ -54,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert", help="PEM certificate (reloaded when it changes on disk)")
     serve.add_argument("--tls-key", help="PEM private key (reloaded when it changes on disk)")
     serve.add_argument("--client-ca", help="require client certificates signed by this CA (the API server's)")
-    serve.add_argument("--dev", action="store_true", help="make a throwaway CA and localhost certificate")
+    serve.add_argument("--dev", action="store_true",
+                       help="make a throwaway CA and localhost certificate; no cluster unless --kubeconfig is given")
+    serve.add_argument("--dev-dir", help="where --dev keeps its CA and certificate (default ~/.cache/vllm-env-guard/dev-certs)")
     serve.add_argument("--config", help="config file (reloaded when it changes)")
     serve.add_argument("--kubeconfig", help="cluster access for the Service cache (default: in-cluster)")
     serve.add_argument("--no-cluster", action="store_true", help="do not watch the cluster (no live Service awareness)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -21,6 +22,7 @@ CREDENTIAL_NAMES = frozenset({
 _CREDENTIAL_SHAPE = re.compile(r"(^|_)(TOKEN|API_KEY|SECRET|SECRET_KEY|PASSWORD|PASSWD|ACCESS_KEY)(_|$)")
 
 
+@functools.lru_cache(maxsize=4096)
 def is_credential(name: str) -> bool:
     return name in CREDENTIAL_NAMES or bool(_CREDENTIAL_SHAPE.search(name.upper()))
 

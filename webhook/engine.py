@@ -8,16 +8,23 @@ consulted but not reported on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import functools
+from collections import ChainMap
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from webhook.detect import command_line, fails_on_unknown, ignored_rules, is_credential, runs_vllm
 from webhook.findings import Finding, ObjectRef, Severity
-from webhook.kube import Source, effective_environment, pod_spec_sites, service_env
+from webhook.kube import (
+    Environment, ServiceLinkEnv, Source, effective_environment, make_env_variable_name, pod_spec_sites,
+    service_env, service_link_env,
+)
 from webhook.kube.workloads import containers, service_links_enabled
 from webhook.manifests import line_of
 from webhook.registry import bundled_versions, load_registry, resolve
+from webhook.registry.store import ever_read
+from webhook.registry.versions import VERSION_ANNOTATION
 from webhook.rules import hooks
 from webhook.rules.base import Rule
 from webhook.rules.subjects import ContainerSubject, Hit, ServiceSubject, Target, ValueSubject
@@ -60,7 +67,8 @@ class Inventory:
     False when Secrets were not read (their values stay unknown).
     """
 
-    services: list[Mapping[str, Any]] = field(default_factory=list)
+    services: dict[str, list[Mapping[str, Any]]] = field(default_factory=dict)  # by namespace
+    _links: dict[tuple[str, bool], ServiceLinkEnv] = field(default_factory=dict, repr=False)
     configmaps: dict[str, dict[str, Mapping[str, Any]]] = field(default_factory=dict)
     secrets: dict[str, dict[str, Mapping[str, Any]]] = field(default_factory=dict)
     complete: bool = False
@@ -72,12 +80,21 @@ class Inventory:
             return
         namespace = namespace_of(obj, default_namespace)
         if kind == "Service":
-            self.services.append(_with_namespace(obj, namespace))
+            self.services.setdefault(namespace, []).append(_with_namespace(obj, namespace))
+            self._links.clear()
             return
         name = _metadata(obj).get("name")
         if isinstance(name, str):
             table = self.configmaps if kind == "ConfigMap" else self.secrets
             table.setdefault(namespace, {})[name] = obj
+
+    def links(self, namespace: str, enabled: bool) -> ServiceLinkEnv:
+        """The service-link variables of pods in `namespace` (computed once per namespace)."""
+        key = (namespace, enabled)
+        if key not in self._links:
+            candidates = self.services.get(namespace, []) + self.services.get("default", []) * (namespace != "default")
+            self._links[key] = service_link_env(candidates, namespace, enabled, ASSUMED_CLUSTER_IP)
+        return self._links[key]
 
     def lookup(self, kind: str, namespace: str) -> Mapping[str, Mapping[str, Any]] | None:
         if kind == "Secret" and not self.secrets_known:
@@ -147,7 +164,9 @@ class _Run:
         self.settings = settings
         self.inventory = inventory
         self.bundled = bundled_versions()
-        self.vllm_containers: list[_VllmContainer] = []
+        self.vllm_containers: dict[str, list[_VllmContainer]] = {}  # by namespace
+        self._targets: dict[tuple[str | None, str | None, bool], Target] = {}
+        self._interesting: dict[tuple[int, str], tuple[Mapping[str, Any], list[str]]] = {}
 
     # --- reporting -------------------------------------------------------------------------
 
@@ -169,15 +188,18 @@ class _Run:
 
     def target(self, obj: Mapping[str, Any], template: Mapping[str, Any] | None,
                image: str | None, arguments: Sequence[str]) -> Target:
-        annotations: dict[str, Any] = {}
+        annotation = None
         for metadata in (_metadata(obj), template or {}):
             found = metadata.get("annotations")
-            if isinstance(found, Mapping):
-                annotations.update(found)
-        resolution = resolve(self.bundled, explicit=self.settings.vllm_version,
-                             explicit_source=self.settings.version_source,
-                             annotations=annotations, image=image)
-        return Target(load_registry(resolution.version), resolution, fails_on_unknown(arguments))
+            if isinstance(found, Mapping) and VERSION_ANNOTATION in found:
+                annotation = found[VERSION_ANNOTATION]
+        key = (annotation if isinstance(annotation, str) else None, image, fails_on_unknown(arguments))
+        if key not in self._targets:
+            resolution = resolve(self.bundled, explicit=self.settings.vllm_version,
+                                 explicit_source=self.settings.version_source,
+                                 annotations={VERSION_ANNOTATION: key[0]} if key[0] else None, image=image)
+            self._targets[key] = Target(load_registry(resolution.version), resolution, key[2])
+        return self._targets[key]
 
     # --- workloads -------------------------------------------------------------------------
 
@@ -197,14 +219,14 @@ class _Run:
                 image = container.get("image") if vllm and isinstance(container.get("image"), str) else None
                 target = self.target(obj, site.template_metadata, image, arguments)
                 env = effective_environment(
-                    container, site.spec, namespace, self.inventory.services,
+                    container, site.spec, namespace,
+                    self.inventory.links(namespace, service_links_enabled(site.spec)),
                     self.inventory.lookup("ConfigMap", namespace),
                     self.inventory.lookup("Secret", namespace),
-                    assumed_cluster_ip=ASSUMED_CLUSTER_IP,
                 )
                 label = f"{ref} (container {name})"
                 if vllm:
-                    self.vllm_containers.append(_VllmContainer(
+                    self.vllm_containers.setdefault(namespace, []).append(_VllmContainer(
                         label, namespace, service_links_enabled(site.spec), frozenset(env.defined), target))
 
                 def report(rule: Rule, hit: Hit, at: Mapping[str, Any] | None) -> None:
@@ -217,11 +239,20 @@ class _Run:
                 for rule, check in hooks("check_container"):
                     for hit in check(subject):  # type: ignore[operator]
                         report(rule, hit, None)
-                for value in _value_subjects(env, target, vllm):
+                names = [n for n in env.defined if _interesting(n, target)] + [
+                    n for n in self.interesting_links(env.links, target) if n not in env.defined]
+                for value in _value_subjects(env, names, target, vllm):
                     for rule, check in hooks("check_value"):
                         for hit in check(value):  # type: ignore[operator]
                             report(rule, hit, value.at)
         return findings
+
+    def interesting_links(self, links: Mapping[str, Any], target: Target) -> list[str]:
+        """The service-link names rules look at (computed once per namespace and release)."""
+        key = (id(links), target.version)
+        if key not in self._interesting:
+            self._interesting[key] = (links, [n for n in links if _interesting(n, target)])
+        return self._interesting[key][1]
 
     # --- Services --------------------------------------------------------------------------
 
@@ -232,18 +263,20 @@ class _Run:
         namespace = namespace_of(obj, self.settings.namespace)
         ref = object_ref(obj, namespace)
         name = ref.name or ""
+        if not _may_matter(name):
+            return []
         variables = service_env(obj, assumed_cluster_ip=ASSUMED_CLUSTER_IP)
         if not variables:
             return []
-        neighbours = [c for c in self.vllm_containers if c.namespace == namespace and c.links_enabled]
+        neighbours = [c for c in self.vllm_containers.get(namespace, ()) if c.links_enabled]
         targets = {c.target.version: c.target for c in neighbours} or {None: self.target(obj, None, None, ())}
         ignored = ignored_rules(_metadata(obj))
         line = line_of(_metadata(obj), "name") or line_of(obj)
         findings: list[Finding] = []
         for rule, check in hooks("check_service"):
             for target in targets.values():  # the first release of the namespace it hurts
-                affected = [c.label for c in neighbours
-                            if any(target.knows(v) and v not in c.overrides for v in variables)]
+                read = {v for v in variables if target.knows(v)}
+                affected = [c.label for c in neighbours if read - c.overrides] if read else []
                 hits = list(check(ServiceSubject(obj, name, namespace, variables, target, affected)))  # type: ignore[operator]
                 found = [self._finding(rule, hit, item, ref, ignored, line, None, target.version) for hit in hits]
                 if hits:
@@ -252,24 +285,56 @@ class _Run:
         return findings
 
 
-def _value_subjects(env: Any, target: Target, vllm: bool) -> Iterable[ValueSubject]:
-    """A subject per variable rules care about: VLLM_*, names vLLM reads, credentials."""
-    known = {n: v for n, v in env.as_dict().items() if v is not None}
-    for name in env:
-        if not (name.startswith("VLLM_") or target.knows(name) or is_credential(name)):
-            continue
+@functools.cache
+def _read_prefixes() -> frozenset[str]:
+    """Every `_`-bounded prefix of a name some bundled vLLM release reads."""
+    return frozenset(name[:i] for name in ever_read() for i, char in enumerate(name) if char == "_")
+
+
+def _may_matter(service_name: str) -> bool:
+    """A Service whose variables (`<NAME>_...`) could be VLLM_-prefixed or read by vLLM."""
+    prefix = make_env_variable_name(service_name)
+    return (prefix + "_").startswith("VLLM_") or prefix in _read_prefixes()
+
+
+def _interesting(name: str, target: Target) -> bool:
+    """Rules look at VLLM_* names, names vLLM reads, and credentials."""
+    return name.startswith("VLLM_") or target.knows(name) or is_credential(name)
+
+
+class _KnownValues(Mapping[str, str]):
+    """A container's environment as getters see it: the values known for sure, read lazily."""
+
+    def __init__(self, env: Environment) -> None:
+        self._env = env
+
+    def __getitem__(self, name: str) -> str:
+        value = self._env.lookup(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name in self._env if self._env.lookup(name) is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def _value_subjects(env: Environment, names: Iterable[str], target: Target, vllm: bool) -> Iterator[ValueSubject]:
+    """A subject per candidate value of each of `names` (one with raw=None when unknown)."""
+    known = _KnownValues(env)
+    for name in names:
         var = env[name]
-        entry = var.entry
-        literal = var.source == Source.ENV and isinstance(entry, Mapping) and isinstance(entry.get("value"), str)
-        candidates = [c for c in var.candidates] if var.value is None else [var.value]
-        if not candidates or None in candidates or var.may_be_unset:
+        entry = var.entry if isinstance(var.entry, Mapping) else None
+        literal = var.source == Source.ENV and entry is not None and isinstance(entry.get("value"), str)
+        candidates: list[str | None] = list(var.candidates)
+        if None in candidates or var.may_be_unset or not candidates:
             candidates = [None]
         for raw in candidates:
             yield ValueSubject(
                 name=name, raw=raw, target=target,
-                env={**known, name: raw} if raw is not None else known,
+                env=ChainMap({name: raw}, known) if raw is not None else known,  # type: ignore[arg-type]
                 source=str(var.source), origin=var.origin, known=raw is not None, literal=literal,
-                vllm_container=vllm, at=entry if isinstance(entry, Mapping) else None,
-                service=var.service,
+                vllm_container=vllm, at=entry, service=var.service,
             )
-

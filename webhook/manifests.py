@@ -8,11 +8,13 @@ are booleans, `0755` is octal). Bad input never raises: a document that cannot b
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
 import sys
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +49,7 @@ _VALUE = "tag:yaml.org,2002:value"
 
 # A `---` line starts a document wherever it is (libyaml ends block scalars there too).
 _SEPARATOR = re.compile(r"^---(?=\s|$)", re.M)
+_JSON_START = re.compile(r"\s*[{\[]")
 # A line that holds YAML content: not blank, not a comment, not a directive.
 _CONTENT = re.compile(r"^(?!%)[ \t]*[^\s#]", re.M)
 
@@ -154,7 +157,7 @@ def _builder(loader: _Loader, line0: int) -> Callable[[yaml.Node], Any]:
         return memo[id(node)] if id(node) in memo else mapping(node)
 
     def merge_sources(owner: MappingNode, node: yaml.Node) -> list[Node]:
-        """The mappings a `<<` key merges, in the order SafeLoader applies them."""
+        """The mappings a `<<` key merges, in order of precedence."""
         if node.__class__ is MappingNode:
             return [as_mapping(node)]
         if node.__class__ is SequenceNode:
@@ -163,7 +166,7 @@ def _builder(loader: _Loader, line0: int) -> Callable[[yaml.Node], Any]:
                     raise ConstructorError("while constructing a mapping", owner.start_mark,
                                            f"expected a mapping for merging, but found {sub.id}",
                                            sub.start_mark)
-            return [as_mapping(sub) for sub in reversed(node.value)]
+            return [as_mapping(sub) for sub in node.value]
         raise ConstructorError("while constructing a mapping", owner.start_mark,
                                f"expected a mapping or list of mappings for merging, but found {node.id}",
                                node.start_mark)
@@ -190,15 +193,17 @@ def _builder(loader: _Loader, line0: int) -> Callable[[yaml.Node], Any]:
             else:
                 obj[key] = build(value_node)
             key_lines[key] = key_node.start_mark.line + line0
-        if merged:
+        if merged:  # merged keys come first; the mapping's own keys, then earlier sources, win
             own, own_lines = dict(obj), key_lines
             obj.clear()
-            obj.key_lines = {}
+            key_lines = obj.key_lines = {}
             for source in merged:
-                obj.update(source)
-                obj.key_lines.update(source.key_lines)
+                for key, value in source.items():
+                    if key not in obj:
+                        obj[key] = value
+                        key_lines[key] = source.key_lines[key]
             obj.update(own)
-            obj.key_lines.update(own_lines)
+            key_lines.update(own_lines)
         return obj
 
     def build(node: yaml.Node) -> Any:
@@ -224,7 +229,7 @@ def _builder(loader: _Loader, line0: int) -> Callable[[yaml.Node], Any]:
 def _yaml_error(exc: yaml.YAMLError, text: str, base: int) -> InvalidYAML:
     """A parser/constructor error of `text` (which starts at 0-based line `base`) as InvalidYAML."""
     if isinstance(exc, yaml.reader.ReaderError):  # libyaml reports a byte offset into UTF-8
-        line = text.encode("utf-8", "surrogatepass")[: exc.position].count(b"\n") + base + 1
+        line = text.encode()[: exc.position].count(b"\n") + base + 1
         return InvalidYAML(f"invalid YAML: {exc.reason} (character U+{exc.character:04X})", line)
     if isinstance(exc, yaml.MarkedYAMLError):
         reason = f"invalid YAML: {exc.problem or exc.context}"
@@ -241,7 +246,11 @@ def _load_segment(text: str, base: int, tags: dict[str, str]) -> Iterator[tuple[
 
     Raises InvalidYAML at the first document that cannot be read. `tags` memoises tag resolution.
     """
-    loader = _Loader(text, tags)
+    try:
+        loader = _Loader(text, tags)  # encodes to UTF-8 for libyaml
+    except UnicodeEncodeError as exc:
+        raise InvalidYAML(f"invalid text: {exc.reason} (U+{ord(text[exc.start]):04X})",
+                          text.count("\n", 0, exc.start) + base + 1) from None
     build = _builder(loader, base + 1)
     try:
         while loader.check_node():
@@ -277,17 +286,17 @@ def parse_yaml(text: str) -> list[Any]:
     return [obj for segment, base in _segments(text) for _, obj in _load_segment(segment, base, tags)]
 
 
-def _kind_of(obj: Any) -> str:
+def _what(obj: Any) -> str:
     if isinstance(obj, list):
         return "a list"
-    return "empty" if obj is None else f"a {type(obj).__name__} value"
+    return "null" if obj is None else f"a scalar ({type(obj).__name__})"
 
 
 def _objects(path: str, index: int, line: int, obj: Any) -> Iterator[Document]:
     """The Kubernetes objects of one loaded document: `*List` kinds are expanded into their items."""
     if not isinstance(obj, dict):
-        yield Document(path, index, line, error=f"not a Kubernetes object: the document is {_kind_of(obj)}",
-                       error_line=line)
+        yield Document(path, index, line, error_line=line,
+                       error=f"not a Kubernetes object: expected a mapping with apiVersion and kind, found {_what(obj)}")
         return
     missing = [key for key in ("apiVersion", "kind") if not (isinstance(obj.get(key), str) and obj[key])]
     if missing:
@@ -307,15 +316,35 @@ def _objects(path: str, index: int, line: int, obj: Any) -> Iterator[Document]:
         yield from _objects(path, index, line_of(item) or items_line, item)
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC: building a large acyclic tree otherwise triggers collection after
+    collection over everything built so far (loading takes twice as long); refcounting still
+    frees whatever is dropped."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def load_text(text: str, path: str) -> list[Document]:
     """The Kubernetes objects of one file's text (`path` is for display; `-` means stdin)."""
     path = STDIN_NAME if path == "-" else path
     text = text.removeprefix("\ufeff")
-    if len(text) > JSON_FAST_PATH_BYTES and text.lstrip()[:1] in ("{", "["):
-        try:
-            return list(_objects(path, 0, 1, json.loads(text)))
-        except ValueError:
-            pass  # not JSON after all: YAML says what is wrong, with a line
+    with _gc_paused():
+        if len(text) > JSON_FAST_PATH_BYTES and _JSON_START.match(text):
+            try:
+                return list(_objects(path, 0, 1, json.loads(text)))
+            except ValueError:
+                pass  # not JSON after all: YAML says what is wrong, with a line
+        return _load_yaml(text, path)
+
+
+def _load_yaml(text: str, path: str) -> list[Document]:
+    """Every document of a YAML stream; one that cannot be parsed becomes an error Document."""
     documents: list[Document] = []
     tags: dict[str, str] = {}
     index = 0

@@ -46,6 +46,11 @@ Deterministic stand-ins (documented, because they decide some defaults):
 
 Set values (`env_set_with_choices`) are reported with a canonical repr (`canonical_repr`), as
 set order depends on the per-process hash seed.
+
+`compare_version(version)` (used by test_conformance.py and scripts/conformance-sweep) runs
+every case of every variable through the real getters and through our
+`webhook.registry.evaluate`, in two rounds (the second crosses a variable with names its real
+getter read but our `var.reads` does not declare), and returns a `VersionReport`.
 """
 
 from __future__ import annotations
@@ -93,15 +98,6 @@ def canonical_repr(value):
 _ns: dict[str, Any] = {}
 exec(_CANONICAL_REPR_SOURCE, _ns)  # noqa: S102 - our own constant source, shared with the worker
 canonical_repr = _ns["canonical_repr"]
-
-
-def outcome_of(thunk) -> dict[str, Any]:
-    """Outcome dict of calling `thunk()`, in the same shape the worker reports."""
-    try:
-        value = thunk()
-    except Exception as exc:  # noqa: BLE001 - that is the point
-        return {"error": type(exc).__name__, "message": str(exc)}
-    return {"repr": canonical_repr(value), "type": type(value).__name__}
 
 
 # --------------------------------------------------------------------------------------------

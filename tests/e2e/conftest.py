@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from kubernetes import client as k8s_client
@@ -20,12 +21,13 @@ NO_ASSETS = "KUBEBUILDER_ASSETS is not set; run scripts/envtest-assets"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test collected from this directory `e2e`."""
     for item in items:
         if item.path.is_relative_to(HERE):
             item.add_marker(pytest.mark.e2e)
 
 
-def skip_or_fail(reason: str) -> None:
+def skip_or_fail(reason: str) -> NoReturn:
     """Skip the test, or fail it when VEG_REQUIRE_E2E=1 says e2e tests must run."""
     if os.environ.get("VEG_REQUIRE_E2E") == "1":
         pytest.fail(f"{reason} (VEG_REQUIRE_E2E=1)", pytrace=False)
@@ -51,6 +53,7 @@ def control_plane(assets_dir: str) -> Iterator[ControlPlane]:
 @pytest.fixture
 def namespace(control_plane: ControlPlane) -> str:
     """A fresh namespace. Never deleted: without controllers it would stay Terminating."""
-    body = {"metadata": {"generateName": "e2e-"}}
+    body = k8s_client.V1Namespace(metadata=k8s_client.V1ObjectMeta(generate_name="e2e-"))
     created = k8s_client.CoreV1Api(control_plane.api_client).create_namespace(body)
+    assert created.metadata is not None and created.metadata.name
     return created.metadata.name

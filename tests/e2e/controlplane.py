@@ -13,8 +13,8 @@ Run `python -m tests.e2e.controlplane` to keep one up for manual poking.
 from __future__ import annotations
 
 import ctypes
-import http.client
 import datetime as dt
+import http.client
 import ipaddress
 import os
 import re
@@ -35,7 +35,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
@@ -62,7 +62,7 @@ def _name(common_name: str, orgs: Iterable[str] = ()) -> x509.Name:
 
 
 def _cert_builder(subject: x509.Name, issuer: x509.Name, key: Key) -> x509.CertificateBuilder:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -82,9 +82,15 @@ def _new_ca() -> tuple[x509.Certificate, Key]:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True,
-                content_commitment=False, key_encipherment=False, data_encipherment=False,
-                key_agreement=False, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -103,7 +109,7 @@ def _issue(
     """A leaf certificate signed by `ca`: a loopback serving cert, or a client cert."""
     ca_cert, ca_key = ca
     key = _new_key()
-    usage = x509.ExtendedKeyUsageOID.SERVER_AUTH if server else x509.ExtendedKeyUsageOID.CLIENT_AUTH
+    usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
     builder = _cert_builder(_name(common_name, orgs), ca_cert.subject, key).add_extension(
         x509.ExtendedKeyUsage([usage]), critical=False
     )
@@ -131,9 +137,7 @@ def _write_key(path: Path, key: Key) -> Path:
 
 def _write_public_key(path: Path, key: Key) -> Path:
     path.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     return path
 
@@ -148,13 +152,17 @@ def _file_stem(name: str) -> str:
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _die_with_parent() -> None:
-    """Ask Linux to SIGTERM the child if the test process dies without cleanup."""
+    """Ask Linux to kill the child if the test process dies without cleaning up.
+
+    SIGKILL, not SIGTERM: a kube-apiserver whose etcd died with it hangs in graceful shutdown.
+    """
     pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 def _spawn(argv: Sequence[str], log_path: Path) -> subprocess.Popen[bytes]:
@@ -212,12 +220,14 @@ class ControlPlane:
         self.ca_cert_path = ""
         self._api_client: k8s_client.ApiClient | None = None
         self._ca: tuple[x509.Certificate, Key] | None = None
-        self._procs: list[subprocess.Popen[bytes]] = []
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
 
     # lifecycle
 
     def start(self) -> ControlPlane:
         """Start etcd and kube-apiserver; return once /readyz answers ok."""
+        if self.workdir is not None:
+            raise ControlPlaneError("control plane is already started")
         self._check_assets()
         self.workdir = Path(tempfile.mkdtemp(prefix="veg-controlplane-"))
         try:
@@ -239,7 +249,7 @@ class ControlPlane:
         if self._api_client is not None:
             self._api_client.close()
             self._api_client = None
-        for proc in reversed(self._procs):
+        for proc in reversed(self._procs.values()):
             _stop_process(proc)
         self._procs.clear()
         if self.workdir is not None:
@@ -260,9 +270,9 @@ class ControlPlane:
     # helpers
 
     @property
-    def processes(self) -> tuple[subprocess.Popen[bytes], ...]:
-        """The running etcd and kube-apiserver processes, in start order."""
-        return tuple(self._procs)
+    def processes(self) -> dict[str, subprocess.Popen[bytes]]:
+        """The etcd and kube-apiserver processes by name, in start order."""
+        return dict(self._procs)
 
     @property
     def api_client(self) -> k8s_client.ApiClient:
@@ -307,9 +317,7 @@ class ControlPlane:
     def _check_assets(self) -> None:
         missing = [b for b in ("etcd", "kube-apiserver", "kubectl") if not (self.assets / b).is_file()]
         if missing:
-            raise ControlPlaneError(
-                f"{self.assets} lacks {', '.join(missing)}; run scripts/envtest-assets"
-            )
+            raise ControlPlaneError(f"{self.assets} lacks {', '.join(missing)}; run scripts/envtest-assets")
 
     def _start_etcd(self) -> str:
         workdir, _ = self._require_started()
@@ -327,7 +335,7 @@ class ControlPlane:
             "--unsafe-no-fsync=true",
             "--log-level=warn",
         ]
-        self._procs.append(_spawn(argv, workdir / "etcd.log"))
+        self._procs["etcd"] = _spawn(argv, workdir / "etcd.log")
         return client_url
 
     def _start_apiserver(self, etcd_url: str, port: int) -> None:
@@ -354,15 +362,13 @@ class ControlPlane:
             "--allow-privileged=true",
             *self.apiserver_args,
         ]
-        self._procs.append(_spawn(argv, workdir / "kube-apiserver.log"))
+        self._procs["kube-apiserver"] = _spawn(argv, workdir / "kube-apiserver.log")
 
     def _write_kubeconfig(self, path: Path, user: str, cert: Path, key: Path) -> Path:
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [
-                {"name": "e2e", "cluster": {"server": self.url, "certificate-authority": self.ca_cert_path}}
-            ],
+            "clusters": [{"name": "e2e", "cluster": {"server": self.url, "certificate-authority": self.ca_cert_path}}],
             "users": [{"name": user, "user": {"client-certificate": str(cert), "client-key": str(key)}}],
             "contexts": [{"name": "e2e", "context": {"cluster": "e2e", "user": user}}],
             "current-context": "e2e",
@@ -373,7 +379,8 @@ class ControlPlane:
     def _readyz_ok(self, context: ssl.SSLContext) -> bool:
         try:
             with urllib.request.urlopen(f"{self.url}/readyz", context=context, timeout=2) as resp:
-                return resp.status == 200
+                status: int = resp.status
+                return status == 200
         except (OSError, http.client.HTTPException):
             return False
 
@@ -392,9 +399,9 @@ class ControlPlane:
 
     def _exited(self) -> str:
         """Which process has exited, if any."""
-        for proc in self._procs:
+        for name, proc in self._procs.items():
             if proc.poll() is not None:
-                return f"{Path(str(proc.args[0])).name} exited with status {proc.returncode}"
+                return f"{name} exited with status {proc.returncode}"
         return ""
 
     def _failure_report(self, reason: str) -> str:
@@ -406,13 +413,12 @@ class ControlPlane:
 
 
 def main() -> None:
-    """Start a control plane, print how to use it, and wait for Ctrl-C."""
+    """Start a control plane, print how to use it, and wait for SIGINT (Ctrl-C) or SIGTERM."""
+    stop_signals = {signal.SIGINT, signal.SIGTERM}
     with ControlPlane(os.environ["KUBEBUILDER_ASSETS"]) as cp:
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
         print(f"export KUBECONFIG={cp.kubeconfig}  # Ctrl-C stops the control plane", flush=True)
-        try:
-            signal.pause()
-        except KeyboardInterrupt:
-            pass
+        signal.sigwait(stop_signals)
 
 
 if __name__ == "__main__":

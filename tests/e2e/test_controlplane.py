@@ -50,7 +50,7 @@ def test_list_follows_continue_tokens(core: k8s_client.CoreV1Api, namespace: str
             break
 
     assert all(len(page) == 1 for page in pages)
-    assert sorted(sum(pages, [])) == sorted(names)
+    assert sorted(name for page in pages for name in page) == sorted(names)
 
 
 def test_kubectl_helper(control_plane: ControlPlane, namespace: str) -> None:
@@ -139,6 +139,18 @@ def deny_all_webhook(control_plane: ControlPlane) -> Iterator[str]:
     server.server_close()
 
 
+def _first_denial(core: k8s_client.CoreV1Api, namespace: str, timeout: float = 10.0) -> ApiException:
+    """Create ConfigMaps until one is rejected: webhook configs reach the apiserver through a watch."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            core.create_namespaced_config_map(namespace, {"metadata": {"generateName": "cm-"}})
+        except ApiException as exc:
+            return exc
+        time.sleep(0.05)
+    pytest.fail("the webhook was never called")
+
+
 def test_admission_webhooks_are_called(
     control_plane: ControlPlane, core: k8s_client.CoreV1Api, deny_all_webhook: str, namespace: str
 ) -> None:
@@ -162,22 +174,13 @@ def test_admission_webhooks_are_called(
     admission = k8s_client.AdmissionregistrationV1Api(control_plane.api_client)
     admission.create_validating_webhook_configuration(config)
     try:
-        deadline = time.monotonic() + 10  # the apiserver picks up webhook configs through a watch
-        denial = None
-        for attempt in range(1000):
-            try:
-                core.create_namespaced_config_map(namespace, {"metadata": {"name": f"cm-{attempt}"}})
-            except ApiException as exc:
-                denial = exc
-                break
-            assert time.monotonic() < deadline, "webhook never called"
-            time.sleep(0.05)
+        denial = _first_denial(core, namespace)
     finally:
         admission.delete_validating_webhook_configuration("e2e-deny-all")
 
-    assert denial is not None
     assert denial.status == 400  # the apiserver's code for a denial that sets none
-    assert 'admission webhook "deny-all.e2e.invalid" denied the request: denied by e2e' in denial.body
+    message = json.loads(denial.body)["message"]
+    assert message == 'admission webhook "deny-all.e2e.invalid" denied the request: denied by e2e'
 
 
 def test_start_failure_reports_apiserver_log(assets_dir: str) -> None:
@@ -189,12 +192,11 @@ def test_start_failure_reports_apiserver_log(assets_dir: str) -> None:
     assert plane.workdir is None
 
 
-def test_stop_ends_processes_and_removes_state(assets_dir: str) -> None:
-    plane = ControlPlane(assets_dir).start()
-    workdir, procs = plane.workdir, plane.processes
-    assert workdir is not None and workdir.is_dir()
+def test_exit_stops_processes_and_removes_state(assets_dir: str) -> None:
+    with ControlPlane(assets_dir) as plane:
+        workdir, processes = plane.workdir, plane.processes
+        assert workdir is not None and workdir.is_dir()
+        assert list(processes) == ["etcd", "kube-apiserver"]
 
-    plane.stop()
-
-    assert all(proc.returncode is not None for proc in procs)
+    assert all(p.returncode is not None for p in processes.values())
     assert not workdir.exists()

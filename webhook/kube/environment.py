@@ -14,6 +14,7 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 from .expansion import expand, references
@@ -147,7 +148,7 @@ class Environment:
     """The environment of one container: explicit definitions first, then service links."""
 
     defined: dict[str, EnvVar] = field(default_factory=dict)  # the kubelet's tmpEnv
-    links: dict[str, EnvVar] = field(default_factory=dict)  # its serviceEnv
+    links: Mapping[str, EnvVar] = field(default_factory=dict)  # its serviceEnv
     opaque: list[OpaqueSource] = field(default_factory=list)
     errors: list[EnvError] = field(default_factory=list)
 
@@ -315,12 +316,15 @@ class _Builder:
         else:
             var = EnvVar(name, ("",), Source.ENV, where, "", entry)
         if var is not None:
-            self.define(replace(var, overrides=self.previous(name)))
+            previous = self.previous(name)
+            self.define(var if previous is None else replace(var, overrides=previous))
 
     def literal(self, name: str, where: str, entry: Mapping[str, Any], value: Any) -> EnvVar:
         """An ``env[].value``, expanded against what is defined so far."""
         if not isinstance(value, str):  # the API server would reject it
             return EnvVar(name, (None,), Source.ENV, where, str(value), entry)
+        if "$" not in value:
+            return EnvVar(name, (value,), Source.ENV, where, value, entry)
         refs = {ref: self.previous(ref) for ref in dict.fromkeys(references(value))}
         known = {ref: var.value for ref, var in refs.items() if var is not None}
         return EnvVar(
@@ -414,14 +418,27 @@ def _product_size(options: list[tuple[Any, ...]]) -> int:
     return size
 
 
-def _link_vars(links: ServiceLinkEnv) -> dict[str, EnvVar]:
+_LINK_VARS: dict[int, tuple[ServiceLinkEnv, Mapping[str, EnvVar]]] = {}
+_LINK_VARS_SIZE = 64
+
+
+def _link_vars(links: ServiceLinkEnv) -> Mapping[str, EnvVar]:
+    """The service-link definitions, built once per ServiceLinkEnv (every pod of a namespace
+    shares one) and kept read-only; the cache holds the key object, so ids are not reused."""
+    cached = _LINK_VARS.get(id(links))
+    if cached is not None and cached[0] is links:
+        return cached[1]
     result = {}
     for name, values in links.items():
         origin = " or ".join(dict.fromkeys(f"Service {value.ref}" for value in values))
         possible = tuple(dict.fromkeys(value.value for value in values))
         display = " | ".join(possible)
         result[name] = EnvVar(name, possible, Source.SERVICE_LINK, origin, display, links=values)
-    return result
+    if len(_LINK_VARS) >= _LINK_VARS_SIZE:
+        _LINK_VARS.pop(next(iter(_LINK_VARS)))
+    frozen = MappingProxyType(result)
+    _LINK_VARS[id(links)] = (links, frozen)
+    return frozen
 
 
 def _list(value: Any) -> list[Any]:
@@ -432,7 +449,7 @@ def effective_environment(
     container: Mapping[str, Any],
     spec: Mapping[str, Any],
     namespace: str,
-    services: Iterable[Mapping[str, Any]],
+    services: Iterable[Mapping[str, Any]] | ServiceLinkEnv,
     configmaps: Mapping[str, Mapping[str, Any]] | None,
     secrets: Mapping[str, Mapping[str, Any]] | None,
     pod_fields: Mapping[str, str] | None = None,
@@ -440,7 +457,9 @@ def effective_environment(
 ) -> Environment:
     """The environment the kubelet gives ``container`` of pod spec ``spec`` in ``namespace``.
 
-    ``services``: every Service known (any namespace; see :func:`service_link_env`).
+    ``services``: every Service known (any namespace; see :func:`service_link_env`), or the
+    pod's service links already computed by :func:`service_link_env` (callers analysing many
+    pods of one namespace compute them once).
     ``configmaps`` / ``secrets``: the namespace's objects by name; ``None`` when they are
     not known at all, so references to them are unknown rather than missing. Secret ``data``
     is base64 and is decoded. ``pod_fields``: ``fieldRef`` paths with known values, e.g.
@@ -448,7 +467,8 @@ def effective_environment(
     would not start; the rest is computed as if the failing references were absent.
     """
     container, spec = _mapping(container), _mapping(spec)
-    links = service_link_env(services, namespace, service_links_enabled(spec), assumed_cluster_ip)
+    links = services if isinstance(services, ServiceLinkEnv) else service_link_env(
+        services, namespace, service_links_enabled(spec), assumed_cluster_ip)
     builder = _Builder(
         Environment(links=_link_vars(links)),
         namespace,

@@ -29,7 +29,7 @@ from webhook.registry import helpers
 _BUILTINS: dict[str, Callable[..., Any]] = {
     "int": int, "float": float, "bool": bool, "str": str, "list": list, "set": set,
     "max": max, "min": min, "hasattr": hasattr, "len": len,
-    "json.loads": json.loads,
+    "json.loads": json.loads, "os.path.join": posixpath.join,
 }
 _STR_METHODS = frozenset({"lower", "upper", "strip", "split", "replace", "startswith", "endswith"})
 _DICT_METHODS = frozenset({"get"})
@@ -206,6 +206,13 @@ def _known_callable(name: str) -> bool:
         or name in helpers.HELPERS or (head != "" and method in _STR_METHODS | _DICT_METHODS)
     )
 
+# Functions that read the environment or the machine: methods of Evaluation.
+_EVALUATION_METHODS = {
+    "os.getenv": "getenv", "os.environ.get": "getenv", "os.path.expanduser": "expanduser",
+    "os.path.abspath": "abspath", "os.path.exists": "exists", "os.cpu_count": "cpu_count",
+    "tempfile.gettempdir": "gettempdir", "uuid.uuid4": "uuid4", "__import__": "import_module",
+}
+
 _BINOPS: dict[type, Callable[[Any, Any], Any]] = {
     ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
     ast.Mult: lambda a, b: a * b, ast.Div: lambda a, b: a / b,
@@ -225,10 +232,10 @@ class _Interpreter:
         self.ev = ev
 
     def run(self, node: ast.expr, scope: dict[str, Any]) -> Any:
-        method = getattr(self, f"_{type(node).__name__}", None)
+        method = _DISPATCH.get(type(node))
         if method is None:
             raise UnsupportedExpression(f"syntax {type(node).__name__}")
-        return method(node, scope)
+        return method(self, node, scope)
 
     def _Constant(self, node: ast.Constant, scope: dict[str, Any]) -> Any:
         return node.value
@@ -249,21 +256,13 @@ class _Interpreter:
         return getattr(self.run(node.value, scope), node.attr)
 
     def _callable(self, name: str) -> Callable[..., Any]:
-        ev = self.ev
-        table: dict[str, Callable[..., Any]] = {
-            "os.getenv": ev.getenv, "os.environ.get": ev.getenv,
-            "os.path.expanduser": ev.expanduser, "os.path.abspath": ev.abspath,
-            "os.path.exists": ev.exists, "os.path.join": posixpath.join,
-            "os.cpu_count": ev.cpu_count, "tempfile.gettempdir": ev.gettempdir,
-            "uuid.uuid4": ev.uuid4,
-            "__import__": ev.import_module,
-        }
-        if name in table:
-            return table[name]
+        method = _EVALUATION_METHODS.get(name)
+        if method is not None:
+            return getattr(self.ev, method)
         if name in _BUILTINS:
             return _BUILTINS[name]
         if name in helpers.HELPERS:
-            return functools.partial(helpers.HELPERS[name], ev)
+            return functools.partial(helpers.HELPERS[name], self.ev)
         raise UnsupportedExpression(f"name {name}")
 
     def _Call(self, node: ast.Call, scope: dict[str, Any]) -> Any:
@@ -364,6 +363,12 @@ class _Interpreter:
         conversion = {115: str, 114: repr, 97: ascii}.get(node.conversion, lambda v: v)
         spec = self.run(node.format_spec, scope) if node.format_spec else ""
         return format(conversion(value), spec)
+
+
+_DISPATCH: dict[type, Callable[[_Interpreter, Any, dict[str, Any]], Any]] = {
+    getattr(ast, name[1:]): method for name, method in vars(_Interpreter).items()
+    if name.startswith("_") and name[1:2].isupper() and hasattr(ast, name[1:])
+}
 
 
 class _EnvironView:

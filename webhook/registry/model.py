@@ -110,6 +110,8 @@ class Registry:
         self.facts = facts
         self.version = facts.version
         self._variables = dict(variables)
+        self._outcomes: dict[tuple[str, tuple[str | None, ...]], Outcome] = {}
+        self._known: frozenset[str] | None = None
 
     def get(self, name: str) -> Variable | None:
         return self._variables.get(name)
@@ -130,10 +132,28 @@ class Registry:
         return list(self._variables)
 
     def evaluate(self, var: Variable | str, env: Mapping[str, str]) -> Outcome:
-        """What this release's getter for `var` returns (or raises) in environment `env`."""
+        """What this release's getter for `var` returns (or raises) in environment `env`.
+
+        Memoised on the values of the variables the getter reads (`var.reads`, which the
+        conformance suite checks against what vLLM's own getter reads).
+        """
         from webhook.registry.outcomes import evaluate
 
-        return evaluate(self[var] if isinstance(var, str) else var, env, self)
+        var = self[var] if isinstance(var, str) else var
+        key = (var.name, tuple(env.get(name) for name in var.reads))
+        outcome = self._outcomes.get(key)
+        if outcome is None:
+            outcome = self._outcomes[key] = evaluate(var, env, self)
+        return outcome
+
+    def knows(self, name: str) -> bool:
+        """vLLM reads environment variable `name`: a key, or read by a key's getter."""
+        return name in self.known_names()
+
+    def known_names(self) -> frozenset[str]:
+        if self._known is None:
+            self._known = frozenset(self._variables) | {r for v in self for r in v.reads}
+        return self._known
 
     def __repr__(self) -> str:
         return f"<Registry vllm {self.version}: {len(self)} variables>"

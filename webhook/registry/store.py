@@ -93,3 +93,9 @@ def releases_with(name: str) -> list[str]:
     indices = sorted({i for first, last, var in table["variables"] if var["name"] == name
                       for i in range(first, last + 1)})
     return [table["versions"][i] for i in indices]
+
+
+@functools.cache
+def ever_read() -> frozenset[str]:
+    """Every environment variable some bundled release reads (keys and getter reads)."""
+    return frozenset(name for _, _, var in _table()["variables"] for name in (var["name"], *var["reads"]))

@@ -7,6 +7,7 @@ newest bundled release. A version between bundled releases resolves to the neare
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ class Version:
     post: int = 0
 
     @classmethod
+    @functools.lru_cache(maxsize=1024)
     def parse(cls, text: str) -> Version:
         match = _VERSION.match(text.strip())
         if not match:

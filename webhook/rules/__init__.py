@@ -6,6 +6,7 @@ A rule module defines `RULE` and any of the hooks `check_value(ValueSubject)`,
 
 from __future__ import annotations
 
+import functools
 from types import ModuleType
 
 from webhook.rules import (
@@ -39,6 +40,7 @@ MODULES: tuple[ModuleType, ...] = (
 CATALOG: dict[str, Rule] = {m.RULE.id: m.RULE for m in MODULES}
 
 
+@functools.cache
 def hooks(name: str) -> list[tuple[Rule, object]]:
     """(rule, function) for every rule module that defines hook `name`."""
     return [(m.RULE, getattr(m, name)) for m in MODULES if hasattr(m, name)]

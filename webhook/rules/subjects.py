@@ -45,7 +45,7 @@ class Target:
 
     def knows(self, name: str) -> bool:
         """vLLM reads `name` (as a key or through another key's getter)."""
-        return name in self.registry or bool(self.readers(name))
+        return self.registry.knows(name)
 
     def when_parsed(self, name: str) -> str:
         if self.registry.facts.eager_evaluation:

@@ -1,0 +1,194 @@
+"""The chart, manifests/ and the ValidatingAdmissionPolicy against a real kube-apiserver.
+
+Server-side dry runs only for the chart (no controllers run here, and a live webhook
+configuration pointing at a Service without pods would touch every other e2e test). The
+ValidatingAdmissionPolicy is applied for real, because the API server enforces it itself, and
+removed again at the end.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from .controlplane import ControlPlane
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "vllm-env-guard"
+INSTALL = ROOT / "manifests" / "install.yaml"
+VAP = ROOT / "manifests" / "validating-admission-policy.yaml"
+RELEASE = "guard"
+POLICY_WAIT = 60.0  # seconds for a new/removed policy to reach the API server's admission chain
+
+
+def helm(assets_dir: str, control_plane: ControlPlane, *args: str) -> subprocess.CompletedProcess[str]:
+    path = Path(assets_dir) / "helm"
+    if not path.is_file():
+        pytest.skip(f"{path} is missing; run scripts/envtest-assets")
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "KUBECONFIG": control_plane.kubeconfig,
+           "HELM_CACHE_HOME": "/tmp/veg-helm/cache", "HELM_CONFIG_HOME": "/tmp/veg-helm/config",
+           "HELM_DATA_HOME": "/tmp/veg-helm/data"}
+    return subprocess.run([str(path), *args], capture_output=True, text=True, timeout=120, env=env, check=False)
+
+
+def documents(text: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+def dump(docs: list[dict[str, Any]]) -> str:
+    return yaml.safe_dump_all(docs, sort_keys=False)
+
+
+def apply_dry_run(control_plane: ControlPlane, text: str) -> subprocess.CompletedProcess[str]:
+    return control_plane.kubectl("apply", "--dry-run=server", "-f", "-", input=text)
+
+
+def test_rendered_chart_server_dry_run(assets_dir: str, control_plane: ControlPlane, namespace: str) -> None:
+    rendered = helm(assets_dir, control_plane, "template", RELEASE, str(CHART), "--namespace", namespace)
+    assert rendered.returncode == 0, rendered.stderr
+    result = apply_dry_run(control_plane, rendered.stdout)
+    assert result.returncode == 0, result.stderr
+    for kind in ("deployment.apps", "service", "serviceaccount", "secret", "configmap", "clusterrole.rbac.authorization.k8s.io",
+                 "clusterrolebinding.rbac.authorization.k8s.io", "poddisruptionbudget.policy",
+                 "validatingwebhookconfiguration.admissionregistration.k8s.io"):
+        assert f"{kind}/" in result.stdout and "(server dry run)" in result.stdout, (kind, result.stdout)
+
+
+def test_rendered_chart_enforce_fail_closed_server_dry_run(assets_dir: str, control_plane: ControlPlane,
+                                                           namespace: str) -> None:
+    rendered = helm(assets_dir, control_plane, "template", RELEASE, str(CHART), "--namespace", namespace,
+                    "--set", "mode=enforce", "--set", "webhook.failurePolicy=Fail",
+                    "--set", "clusterAwareness.enabled=false")
+    assert rendered.returncode == 0, rendered.stderr
+    result = apply_dry_run(control_plane, rendered.stdout)
+    assert result.returncode == 0, result.stderr
+
+
+def test_install_yaml_server_dry_run_in_a_restricted_namespace(control_plane: ControlPlane) -> None:
+    docs = documents(INSTALL.read_text())
+    namespace_doc = docs[0]
+    assert namespace_doc["kind"] == "Namespace"
+    # The Namespace for real (namespaced objects cannot be dry-run into a namespace that does not
+    # exist), labelled pod-security restricted as in the file.
+    created = control_plane.kubectl("apply", "-f", "-", input=dump([namespace_doc]))
+    assert created.returncode == 0, created.stderr
+    # cert-manager's kinds need its CRDs, which this API server does not have.
+    rest = [d for d in docs[1:] if not d["apiVersion"].startswith("cert-manager.io/")]
+    assert len(rest) >= 8
+    result = apply_dry_run(control_plane, dump(rest))
+    assert result.returncode == 0, result.stderr
+    # The Deployment's pod template meets the "restricted" Pod Security Standard.
+    assert "PodSecurity" not in result.stderr, result.stderr
+
+
+def _self_signed(common_name: str, dns_names: list[str]) -> tuple[bytes, bytes]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names]), critical=False)
+            .sign(key, hashes.SHA256()))
+    pem_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return cert.public_bytes(serialization.Encoding.PEM), pem_key
+
+
+def test_helm_install_dry_run_reuses_the_existing_certificate(assets_dir: str, control_plane: ControlPlane,
+                                                              namespace: str) -> None:
+    fullname = f"{RELEASE}-env-guard"
+    cert, key = _self_signed(f"{fullname}.{namespace}.svc", [f"{fullname}.{namespace}.svc"])
+    # As a previous install left it (with Helm's ownership marks, so Helm adopts it).
+    secret = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+              "metadata": {"name": f"{fullname}-tls", "namespace": namespace,
+                           "labels": {"app.kubernetes.io/managed-by": "Helm"},
+                           "annotations": {"meta.helm.sh/release-name": RELEASE,
+                                           "meta.helm.sh/release-namespace": namespace}},
+              "data": {k: base64.b64encode(v).decode() for k, v in
+                       (("ca.crt", cert), ("tls.crt", cert), ("tls.key", key))}}
+    created = control_plane.kubectl("apply", "-f", "-", input=dump([secret]))
+    assert created.returncode == 0, created.stderr
+    result = helm(assets_dir, control_plane, "install", RELEASE, str(CHART), "--namespace", namespace,
+                  "--dry-run=server")
+    assert result.returncode == 0, result.stderr
+    manifest = result.stdout.split("MANIFEST:", 1)[1].split("NOTES:", 1)[0]
+    docs = documents(manifest)
+    rendered_secret = next(d for d in docs if d["kind"] == "Secret")
+    assert rendered_secret["data"] == secret["data"], "helm upgrade would rotate the certificate"
+    webhook = next(d for d in docs if d["kind"] == "ValidatingWebhookConfiguration")["webhooks"][0]
+    assert webhook["clientConfig"]["caBundle"] == secret["data"]["ca.crt"]
+    notes = result.stdout.split("NOTES:", 1)[1]
+    assert "mode:           warn" in notes
+    assert f"kubectl delete validatingwebhookconfiguration {fullname}" in notes
+
+
+# --- the ValidatingAdmissionPolicy ----------------------------------------------------------------
+
+
+def _service(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+            "spec": {"selector": {"app": "llm"}, "ports": [{"port": 8000}]}}
+
+
+def _create(control_plane: ControlPlane, namespace: str, name: str, *, dry_run: bool) -> subprocess.CompletedProcess[str]:
+    args = ["create", "-n", namespace, "-f", "-"] + (["--dry-run=server"] if dry_run else [])
+    return control_plane.kubectl(*args, input=dump([_service(name)]))
+
+
+def _wait_until(predicate: Any, what: str) -> None:
+    deadline = time.monotonic() + POLICY_WAIT
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.5)
+    pytest.fail(f"timed out after {POLICY_WAIT}s waiting until {what}")
+
+
+@pytest.fixture
+def vap(control_plane: ControlPlane, namespace: str) -> Iterator[None]:
+    """manifests/validating-admission-policy.yaml applied for real; removed afterwards, and only
+    then does the fixture return, so no later test sees the policy."""
+    dry = control_plane.kubectl("apply", "--dry-run=server", "-f", str(VAP))
+    assert dry.returncode == 0, dry.stderr
+    applied = control_plane.kubectl("apply", "-f", str(VAP))
+    assert applied.returncode == 0, applied.stderr
+    try:
+        _wait_until(lambda: _create(control_plane, namespace, "vllm", dry_run=True).returncode != 0,
+                    "the policy denies a Service named vllm")
+        yield
+    finally:
+        control_plane.kubectl("delete", "--ignore-not-found", "-f", str(VAP))
+        _wait_until(lambda: _create(control_plane, namespace, "vllm", dry_run=True).returncode == 0,
+                    "the policy is gone")
+
+
+def test_vap_refuses_services_named_vllm(control_plane: ControlPlane, namespace: str, vap: None) -> None:
+    for name in ("vllm", "vllm-dp-master", "vllm-router"):
+        result = _create(control_plane, namespace, name, dry_run=False)
+        assert result.returncode != 0, f"Service {name} was admitted"
+        assert "ValidatingAdmissionPolicy" in result.stderr and "vllm-env-guard-service-names" in result.stderr
+        assert "denied request" in result.stderr or "Forbidden" in result.stderr, result.stderr
+        prefix = name.upper().replace("-", "_")
+        assert f"{prefix}_PORT=tcp://" in result.stderr, result.stderr  # messageExpression worked
+        assert f'"llm{name[4:]}"' in result.stderr, result.stderr  # and suggests a name
+
+
+def test_vap_allows_other_names(control_plane: ControlPlane, namespace: str, vap: None) -> None:
+    for name in ("llm-api", "my-vllm", "vllmx"):
+        result = _create(control_plane, namespace, name, dry_run=False)
+        assert result.returncode == 0, result.stderr
+    got = control_plane.kubectl("get", "service", "llm-api", "-n", namespace, "-o", "name")
+    assert got.stdout.strip() == "service/llm-api"

@@ -1,0 +1,1 @@
+"""Tests of the admission server (`vllm-env-guard serve`)."""

@@ -1,0 +1,189 @@
+"""`vllm-env-guard audit`: the live objects of a cluster, through the engine, to a report.
+
+What is reported: Services, ConfigMaps, and every workload not controlled by another listed
+workload (a Deployment, not its ReplicaSets and Pods; a CronJob, not its Jobs; an
+InferenceService, not the Deployment KServe made for it). Controlled workloads are consulted
+only: their running Pods tell whether a service-link collision is latent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from webhook.cli import UsageError
+from webhook.cluster import SECRETS, Cluster, ClusterError, Progress, connect
+from webhook.engine import Inventory, Item, analyze
+from webhook.findings import Finding
+from webhook.kube import containers, is_workload, pod_spec_sites, service_env
+from webhook.lint import emit, exit_code, load_settings, visible
+from webhook.output.report import Report
+from webhook.rules import CATALOG
+from webhook.rules.service_link_collision import RULE as COLLISION
+
+Object = Mapping[str, Any]
+
+
+def run_audit(args: argparse.Namespace) -> int:
+    if args.page_size < 1:
+        raise UsageError("--page-size must be at least 1")
+    _, settings = load_settings(args)
+    progress = Progress(sys.stderr, verbose=getattr(args, "verbose", False))
+    try:
+        snapshot, secrets = _read(args, progress)
+    except ClusterError as exc:
+        raise UsageError(str(exc)) from None
+    findings = analyze([Item(obj) for obj in snapshot.reported], settings, context=secrets,
+                       inventory=Inventory(complete=True, secrets_known=args.read_secrets))
+    findings = [snapshot.latent(f) for f in findings]
+    report = Report(findings=visible(findings, args.show_info), files=0, objects=len(snapshot.reported),
+                    rules=list(CATALOG.values()))
+    emit(report, args.format, args.output)
+    return exit_code(report.findings)
+
+
+def _read(args: argparse.Namespace, progress: Progress) -> tuple[Snapshot, list[dict[str, Any]]]:
+    """The objects to audit and, with --read-secrets, the Secrets their workloads reference."""
+    connection = connect(args.kubeconfig, args.context)
+    try:
+        namespace = None if args.all_namespaces else args.namespace or connection.namespace
+        cluster = Cluster(connection.api, args.page_size, progress)
+        snapshot = Snapshot(cluster.snapshot(namespace))
+        if not snapshot.reported:
+            progress.warn("no objects found" + (f' in namespace "{namespace}"' if namespace else ""))
+        secrets = cluster.fetch(SECRETS, snapshot.secret_refs()) if args.read_secrets else []
+    finally:
+        connection.api.close()
+    return snapshot, secrets
+
+
+# --- objects -------------------------------------------------------------------------------
+
+
+def _metadata(obj: Object) -> Mapping[str, Any]:
+    metadata = obj.get("metadata")
+    return metadata if isinstance(metadata, Mapping) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _uid(obj: Object) -> str | None:
+    return _metadata(obj).get("uid")
+
+
+def _key(api_version: Any, kind: Any, namespace: Any, name: Any) -> tuple[Any, ...]:
+    return api_version, kind, namespace or None, name
+
+
+def _obj_key(obj: Object) -> tuple[Any, ...]:
+    metadata = _metadata(obj)
+    return _key(obj.get("apiVersion"), obj.get("kind"), metadata.get("namespace"), metadata.get("name"))
+
+
+def _controller(obj: Object) -> str | None:
+    """The uid of the object's controller (its ownerReference with `controller: true`)."""
+    for ref in _list(_metadata(obj).get("ownerReferences")):
+        if isinstance(ref, Mapping) and ref.get("controller") is True:
+            return ref.get("uid")
+    return None
+
+
+def _time(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _started(pod: Object, container: str | None) -> datetime | None:
+    """When `container` (else the Pod) last started, if it is running now."""
+    status = _mapping(pod.get("status"))
+    if status.get("phase") != "Running":
+        return None
+    statuses = [*_list(status.get("containerStatuses")), *_list(status.get("initContainerStatuses"))]
+    for entry in statuses:
+        if isinstance(entry, Mapping) and entry.get("name") == container:
+            return _time(_mapping(_mapping(entry.get("state")).get("running")).get("startedAt"))
+    return _time(status.get("startTime"))
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+class Snapshot:
+    """The listed objects, with controller ownership among workloads resolved."""
+
+    def __init__(self, objects: Sequence[Object]) -> None:
+        self.objects = list(objects)
+        self._workloads = {uid: o for o in self.objects if is_workload(o) and (uid := _uid(o))}
+        self.reported = [o for o in self.objects if not self._owned(o)]
+
+    def _owned(self, obj: Object) -> bool:
+        return is_workload(obj) and _controller(obj) in self._workloads
+
+    def _root(self, obj: Object) -> Object:
+        """The top of `obj`'s chain of controllers: the workload it is reported as."""
+        seen = {_uid(obj)}
+        while (owner := self._workloads.get(_controller(obj) or "")) is not None and _uid(owner) not in seen:
+            seen.add(_uid(owner))
+            obj = owner
+        return obj
+
+    def _of_kind(self, kind: str, namespace: str | None) -> Iterator[Object]:
+        for obj in self.objects:
+            if obj.get("apiVersion") == "v1" and obj.get("kind") == kind \
+                    and _metadata(obj).get("namespace") == namespace:
+                yield obj
+
+    def secret_refs(self) -> list[tuple[str, str]]:
+        """`(namespace, name)` of every Secret a reported workload's containers reference."""
+        refs: dict[tuple[str, str], None] = {}
+        for obj in self.reported:
+            namespace = _metadata(obj).get("namespace")
+            for site in pod_spec_sites(obj) if isinstance(namespace, str) else ():
+                for where in containers(site):
+                    for name in _secret_names(where.container):
+                        refs[(namespace, name)] = None
+        return list(refs)
+
+    def latent(self, finding: Finding) -> Finding:
+        """A collision on a workload, with its Pods that run since before the Service came."""
+        ref = finding.object
+        if finding.rule != COLLISION.id or ref is None or ref.kind == "Service" or not finding.variable:
+            return finding
+        producers = [s for s in self._of_kind("Service", ref.namespace) if finding.variable in service_env(s)]
+        created = [(t, s) for s in producers if (t := _time(_metadata(s).get("creationTimestamp")))]
+        if not created:
+            return finding
+        since, service = min(created, key=lambda pair: pair[0])
+        key = _key(ref.api_version, ref.kind, ref.namespace, ref.name)
+        pods = [p for p in self._of_kind("Pod", ref.namespace) if _obj_key(self._root(p)) == key
+                and (started := _started(p, finding.container)) is not None and started < since]
+        if not pods:
+            return finding
+        name = f"{ref.namespace}/{_metadata(service).get('name')}"
+        return finding.with_(message=(
+            f"{finding.message}; latent: {_plural(len(pods), 'running pod')} started before Service {name} "
+            f"was created at {_metadata(service).get('creationTimestamp')}; nothing has crashed yet, "
+            "every restart, drain or rollout will"))
+
+
+def _secret_names(container: Object) -> Iterator[str]:
+    for entry in _list(container.get("envFrom")):
+        name = _mapping(_mapping(entry).get("secretRef")).get("name")
+        if isinstance(name, str):
+            yield name
+    for entry in _list(container.get("env")):
+        name = _mapping(_mapping(_mapping(entry).get("valueFrom")).get("secretKeyRef")).get("name")
+        if isinstance(name, str):
+            yield name

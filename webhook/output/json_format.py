@@ -1,0 +1,16 @@
+"""`--format json`: exactly the contract of spec/interfaces.md."""
+
+from __future__ import annotations
+
+import json
+
+from webhook.output.report import TOOL_NAME, Report
+
+
+def render(report: Report) -> str:
+    document = {
+        "tool": {"name": TOOL_NAME, "version": report.version},
+        "findings": [f.to_json() for f in report.findings],
+        "summary": report.summary(),
+    }
+    return json.dumps(document, indent=2) + "\n"

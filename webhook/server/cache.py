@@ -1,0 +1,370 @@
+"""A watch-backed, read-only cache of the cluster state admission decisions need.
+
+What is watched (all namespaces, list then watch, like a client-go reflector):
+- Services: a vLLM workload admitted into a namespace that already has a colliding Service
+  is denied. Slimmed to name, namespace, clusterIP, ports, type.
+- Namespaces: their labels only, for the per-namespace mode label.
+- ConfigMaps (opt-in, `server.cache.configMaps`): to resolve `envFrom`/`configMapKeyRef` values.
+- vLLM workloads (`server.cache.workloads`, default on): so a new Service is denied with the
+  names of the workloads it would break. Deployments, StatefulSets, DaemonSets, ReplicaSets not
+  owned by a Deployment, Jobs not owned by a CronJob, CronJobs, and Pods not controlled by one
+  of those kinds (bare Pods, and Pods of controllers we do not watch: RayCluster, ...). Each
+  workload is named once, by its top-most watched owner. Only objects with a vLLM container
+  are kept, without status and managedFields, so memory follows the number of vLLM
+  workloads, not the size of the cluster.
+
+Objects are raw API JSON (dicts), never the client's models. A watch that ends is resumed
+from the last resourceVersion; 410 Gone (expired) relists; any other error is retried with
+backoff and reported as a problem until a list succeeds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+from kubernetes.watch.watch import iter_resp_lines
+
+from webhook.detect import runs_vllm
+from webhook.kube import containers, pod_spec_sites
+from webhook.kube.services import MASTER_NAMESPACE
+from webhook.server.admission import ClusterView
+from webhook.server.logs import log
+from webhook.server.metrics import CacheStats
+
+PAGE_SIZE = 500
+WATCH_SECONDS = (240, 360)  # server-side watch timeout, jittered (client-go: 5-10 min)
+CONNECT_TIMEOUT = 10.0
+BACKOFF = (0.5, 30.0)
+
+Lister = Callable[..., Any]
+Obj = Mapping[str, Any]
+
+
+class Expired(Exception):
+    """410 Gone: the resourceVersion is too old; list again."""
+
+
+def _meta(obj: Obj) -> Mapping[str, Any]:
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, Mapping) else {}
+
+
+def _slim_service(obj: Obj) -> Obj:
+    spec = obj.get("spec") if isinstance(obj.get("spec"), Mapping) else {}
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {k: _meta(obj).get(k) for k in ("name", "namespace")},
+            "spec": {k: spec[k] for k in ("clusterIP", "ports", "type") if k in spec}}
+
+
+def _slim_namespace(obj: Obj) -> Obj:
+    labels = _meta(obj).get("labels")
+    return {"metadata": {"name": _meta(obj).get("name"), "labels": dict(labels) if isinstance(labels, Mapping) else {}}}
+
+
+def _slim_configmap(obj: Obj) -> Obj:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {k: _meta(obj).get(k) for k in ("name", "namespace")},
+            "data": obj.get("data") or {}}
+
+
+def _controller_kind(obj: Obj) -> str | None:
+    for ref in _meta(obj).get("ownerReferences") or ():
+        if isinstance(ref, Mapping) and ref.get("controller"):
+            kind = ref.get("kind")
+            return kind if isinstance(kind, str) else None
+    return None
+
+
+def _workload(covered_by: frozenset[str]) -> Callable[[Obj], Obj | None]:
+    """Keep a vLLM workload (slimmed) unless its controller is a watched kind that names it."""
+
+    def keep(obj: Obj) -> Obj | None:
+        if _controller_kind(obj) in covered_by:
+            return None
+        if not any(runs_vllm(c.container, site.template_metadata)
+                   for site in pod_spec_sites(obj) for c in containers(site)):
+            return None
+        meta = _meta(obj)
+        return {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"),
+                "metadata": {k: meta[k] for k in ("name", "namespace", "annotations") if k in meta},
+                "spec": obj.get("spec")}
+
+    return keep
+
+
+@dataclass(frozen=True)
+class Resource:
+    name: str
+    api_version: str
+    kind: str
+    lister: Callable[[k8s.ApiClient], Lister]  # the list_*_for_all_namespaces method
+    keep: Callable[[Obj], Obj | None]
+
+
+SERVICES = Resource("services", "v1", "Service",
+                    lambda c: k8s.CoreV1Api(c).list_service_for_all_namespaces, _slim_service)
+NAMESPACES = Resource("namespaces", "v1", "Namespace", lambda c: k8s.CoreV1Api(c).list_namespace, _slim_namespace)
+CONFIGMAPS = Resource("configmaps", "v1", "ConfigMap",
+                      lambda c: k8s.CoreV1Api(c).list_config_map_for_all_namespaces, _slim_configmap)
+WORKLOADS = (
+    Resource("deployments", "apps/v1", "Deployment",
+             lambda c: k8s.AppsV1Api(c).list_deployment_for_all_namespaces, _workload(frozenset())),
+    Resource("statefulsets", "apps/v1", "StatefulSet",
+             lambda c: k8s.AppsV1Api(c).list_stateful_set_for_all_namespaces, _workload(frozenset())),
+    Resource("daemonsets", "apps/v1", "DaemonSet",
+             lambda c: k8s.AppsV1Api(c).list_daemon_set_for_all_namespaces, _workload(frozenset())),
+    Resource("replicasets", "apps/v1", "ReplicaSet",
+             lambda c: k8s.AppsV1Api(c).list_replica_set_for_all_namespaces, _workload(frozenset({"Deployment"}))),
+    Resource("cronjobs", "batch/v1", "CronJob",
+             lambda c: k8s.BatchV1Api(c).list_cron_job_for_all_namespaces, _workload(frozenset())),
+    Resource("jobs", "batch/v1", "Job",
+             lambda c: k8s.BatchV1Api(c).list_job_for_all_namespaces, _workload(frozenset({"CronJob"}))),
+    Resource("pods", "v1", "Pod", lambda c: k8s.CoreV1Api(c).list_pod_for_all_namespaces,
+             _workload(frozenset({"ReplicaSet", "StatefulSet", "DaemonSet", "Job"}))),
+)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ApiException):
+        return f"HTTP {exc.status} {exc.reason}".strip()
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
+class Reflector:
+    """One resource, all namespaces: a thread that lists, then watches, into a store."""
+
+    def __init__(self, resource: Resource, lister: Lister) -> None:
+        self.resource = resource
+        self._lister = lister
+        self._store: dict[str, dict[str, Obj]] = {}  # namespace ("" if cluster-scoped) -> name -> object
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._response: Any = None  # the open watch stream, closed by stop()
+        self.synced = threading.Event()
+        self.error: str | None = None
+        self.last_heard = 0.0  # monotonic
+        self.relists = 0
+        self.errors = 0
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def items(self, namespace: str) -> list[Obj]:
+        with self._lock:
+            return list(self._store.get(namespace, {}).values())
+
+    def get(self, namespace: str, name: str) -> Obj | None:
+        with self._lock:
+            return self._store.get(namespace, {}).get(name)
+
+    def stats(self) -> CacheStats:
+        with self._lock:
+            count = sum(len(names) for names in self._store.values())
+        age = time.monotonic() - self.last_heard if self.last_heard else 0.0
+        return CacheStats(self.resource.name, self.synced.is_set(), count, age, self.relists, self.errors)
+
+    # --- running ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"cache-{self.resource.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        response = self._response
+        if response is not None:
+            try:
+                response.shutdown()  # interrupts a blocked read (urllib3 >= 2.3)
+            except Exception:  # noqa: BLE001 - older urllib3, or already released
+                response.close()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        backoff = BACKOFF[0]
+        version: str | None = None
+        while not self._stopping.is_set():
+            try:
+                if version is None:
+                    version = self.list()
+                version = self.watch(version)
+                backoff = BACKOFF[0]
+            except Expired as exc:
+                log(logging.INFO, "cache watch expired; relisting", resource=self.resource.name, reason=str(exc))
+                version = None
+            except Exception as exc:  # noqa: BLE001 - any failure: report, back off, relist
+                if self._stopping.is_set():
+                    break
+                self.errors += 1
+                version = None
+                self.error = _describe(exc)
+                log(logging.WARNING, "cache list/watch failed", resource=self.resource.name, error=self.error)
+                self._stopping.wait(backoff * random.uniform(0.5, 1.0))
+                backoff = min(backoff * 2, BACKOFF[1])
+
+    def _heard(self) -> None:
+        self.last_heard = time.monotonic()
+
+    def _key(self, obj: Obj) -> tuple[str, str]:
+        meta = _meta(obj)
+        return str(meta.get("namespace") or ""), str(meta.get("name") or "")
+
+    def _stamp(self, obj: dict[str, Any]) -> dict[str, Any]:
+        obj.setdefault("apiVersion", self.resource.api_version)
+        obj.setdefault("kind", self.resource.kind)
+        return obj
+
+    def list(self) -> str:
+        """Replace the store with a full (paged) list; return its resourceVersion."""
+        store: dict[str, dict[str, Obj]] = {}
+        token: str | None = None
+        while True:
+            try:
+                response = self._lister(limit=PAGE_SIZE, _continue=token, _preload_content=False,
+                                        _request_timeout=(CONNECT_TIMEOUT, 60))
+            except ApiException as exc:
+                if exc.status == 410:
+                    raise Expired(_describe(exc)) from None
+                raise
+            body = json.loads(response.data)
+            for obj in body.get("items") or ():
+                kept = self.resource.keep(self._stamp(obj))
+                if kept is not None:
+                    namespace, name = self._key(kept)
+                    store.setdefault(namespace, {})[name] = kept
+            meta = body.get("metadata") or {}
+            token = meta.get("continue")
+            if not token:
+                break
+        with self._lock:
+            self._store = store
+        self.relists += self.synced.is_set()
+        self.error = None
+        self._heard()
+        self.synced.set()
+        return str(meta.get("resourceVersion") or "")
+
+    def watch(self, version: str) -> str:
+        """Apply watch events from `version` until the server ends the watch; the last version.
+        Raises Expired on 410 Gone."""
+        seconds = random.randint(*WATCH_SECONDS)
+        try:
+            response = self._lister(watch=True, resource_version=version, allow_watch_bookmarks=True,
+                                    timeout_seconds=seconds, _preload_content=False,
+                                    _request_timeout=(CONNECT_TIMEOUT, seconds + 30))
+        except ApiException as exc:
+            if exc.status == 410:
+                raise Expired(_describe(exc)) from None
+            raise
+        self._response = response
+        try:
+            for event in self._events(response):
+                version = self._apply(event) or version
+            if not self._stopping.is_set():
+                self._heard()  # a watch that times out cleanly is a sign of life too
+        finally:
+            self._response = None
+            response.release_conn()
+        return version
+
+    def _events(self, response: Any) -> Iterator[Mapping[str, Any]]:
+        for line in iter_resp_lines(response):
+            if self._stopping.is_set():
+                return
+            if line:
+                yield json.loads(line)
+
+    def _apply(self, event: Mapping[str, Any]) -> str | None:
+        kind, obj = event.get("type"), event.get("object")
+        if not isinstance(obj, dict):
+            return None
+        if kind == "ERROR":
+            if obj.get("code") == 410:
+                raise Expired(str(obj.get("message")))
+            raise RuntimeError(f"watch error: {obj.get('code')} {obj.get('reason')}")
+        self._heard()
+        self.error = None
+        version = _meta(obj).get("resourceVersion")
+        if kind in ("ADDED", "MODIFIED", "DELETED"):
+            namespace, name = self._key(obj)
+            kept = self.resource.keep(self._stamp(obj)) if kind != "DELETED" else None
+            with self._lock:
+                names = self._store.setdefault(namespace, {})
+                if kept is None:
+                    names.pop(name, None)
+                else:
+                    names[name] = kept
+        return str(version) if version else None
+
+
+class ClusterCache:
+    """The reflectors and the per-request view of them."""
+
+    def __init__(self, api_client: k8s.ApiClient, *, configmaps: bool = False, workloads: bool = True) -> None:
+        def reflector(resource: Resource) -> Reflector:
+            return Reflector(resource, resource.lister(api_client))
+
+        self.services = reflector(SERVICES)
+        self.namespaces = reflector(NAMESPACES)
+        self.configmaps = reflector(CONFIGMAPS) if configmaps else None
+        self.workloads = [reflector(r) for r in WORKLOADS] if workloads else []
+        self.reflectors = [self.services, self.namespaces, *([self.configmaps] if self.configmaps else []),
+                           *self.workloads]
+
+    def start(self) -> None:
+        for r in self.reflectors:
+            r.start()
+
+    def stop(self) -> None:
+        for r in self.reflectors:
+            r.stop()
+
+    @property
+    def synced(self) -> bool:
+        return all(r.synced.is_set() for r in self.reflectors)
+
+    def unsynced(self) -> list[str]:
+        return [r.resource.name for r in self.reflectors if not r.synced.is_set()]
+
+    def stats(self) -> list[CacheStats]:
+        return [r.stats() for r in self.reflectors]
+
+    def view(self, namespace: str, *, service: bool, budget: float) -> ClusterView:
+        """What a request for an object in `namespace` needs: for a Service, the namespace's
+        vLLM workloads; for a workload, its Services (and ConfigMaps). Waits at most `budget`
+        seconds for a first sync."""
+        needed = [self.namespaces, *(self.workloads if service else [self.services])]
+        if self.configmaps is not None and not service:
+            needed.append(self.configmaps)
+        deadline = time.monotonic() + budget
+        problems = []
+        for r in needed:
+            if not r.synced.wait(max(0.0, deadline - time.monotonic())):
+                problems.append(f"{r.resource.name} not listed yet")
+            elif r.error:
+                problems.append(f"{r.resource.name}: {r.error}")
+        namespace_obj = self.namespaces.get("", namespace)
+        configmaps = None
+        if self.configmaps is not None and self.configmaps.synced.is_set() and not self.configmaps.error:
+            configmaps = {str(_meta(c).get("name")): c for c in self.configmaps.items(namespace)}
+        services: list[Obj] = []
+        if not service:
+            services = self.services.items(namespace)
+            master = self.services.get(MASTER_NAMESPACE, "kubernetes")
+            if master is not None and namespace != MASTER_NAMESPACE:
+                services.append(master)
+        return ClusterView(
+            services=services,
+            configmaps=configmaps,
+            workloads=[w for r in self.workloads for w in r.items(namespace)] if service else [],
+            namespace_labels=_meta(namespace_obj).get("labels") if namespace_obj is not None else None,
+            problem="; ".join(problems) or None,
+        )

@@ -1,0 +1,61 @@
+"""JSON logs, one object per line, carrying the admission request's uid.
+
+What may be logged: rule ids, object references, decisions, durations, error types. Never an
+object, an env value or a finding message (messages quote values). Exceptions are logged as
+their type and stack frames, without their text (it may quote a value).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import sys
+import time
+import traceback
+from typing import Any, TextIO
+
+request_uid: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_uid", default=None)
+
+LOGGER = logging.getLogger("vllm_env_guard.server")
+
+
+class JsonFormatter(logging.Formatter):
+    """`{"time", "level", "logger", "msg", "uid"?, ...fields}`; fields come from `extra={"fields": {...}}`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        uid = request_uid.get()
+        if uid:
+            entry["uid"] = uid
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info and record.exc_info[0] is not None:
+            entry["error_type"] = record.exc_info[0].__name__
+            entry["stack"] = [f"{f.filename}:{f.lineno} in {f.name}" for f in traceback.extract_tb(record.exc_info[2])]
+        return json.dumps(entry, default=str)
+
+
+def configure(level: str = "INFO", stream: TextIO = sys.stderr) -> None:
+    """Send every logger (uvicorn's included) through one JSON handler."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+
+
+def log(level: int, msg: str, **fields: Any) -> None:
+    LOGGER.log(level, msg, extra={"fields": fields})
+
+
+def log_exception(msg: str, **fields: Any) -> None:
+    """Log the exception being handled: its type and frames, never its message."""
+    LOGGER.error(msg, exc_info=True, extra={"fields": fields})

@@ -23,7 +23,7 @@ class FakeApi:
 
     def __init__(self, objects: Mapping[str, list[dict[str, Any]]] | None = None, *, expire: int = 0,
                  groups: Mapping[str, list[str]] | None = None,
-                 resources: Mapping[str, list[dict[str, Any]]] | None = None) -> None:
+                 resources: Mapping[str, list[Mapping[str, Any]]] | None = None) -> None:
         self.objects = objects or {}
         self.expire = expire
         self.groups = groups or {}

@@ -14,7 +14,17 @@ import pytest
 import yaml
 
 from webhook import manifests
-from webhook.manifests import Document, InvalidYAML, ManifestError, Node, iter_paths, line_of, load_text, parse_yaml
+from webhook.manifests import (
+    Document,
+    InvalidYAML,
+    ManifestError,
+    Node,
+    find_files,
+    iter_paths,
+    line_of,
+    load_text,
+    parse_yaml,
+)
 
 
 def dedent(text: str) -> str:
@@ -185,7 +195,7 @@ def test_bad_documents_become_error_documents(text: str, reason: str, error_line
 def test_bad_input_never_raises() -> None:
     """Property: random damage to a valid stream gives Documents, never an exception."""
     rng = random.Random(3)
-    alphabet = list(" \t\n-:[]{}#&*!|>'\"%@`,?~\x00\x01é") + ["---\n", "<<: ", "!!set ", "&a ", "*a"]
+    alphabet = [*" \t\n-:[]{}#&*!|>'\"%@`,?~\x00\x01é", "---\n", "<<: ", "!!set ", "&a ", "*a"]
     for _ in range(300):
         chars = list(STREAM)
         for _ in range(rng.randint(1, 6)):
@@ -253,7 +263,7 @@ def _random_yaml(rng: random.Random, depth: int = 0) -> str:
     lines = []
     indent = "  " * depth
     for i in range(rng.randint(1, 5)):
-        key = rng.choice(["name", "value", "yes", "on", "12", "'k%d'" % i, "k%d" % i, "~"])
+        key = rng.choice(["name", "value", "yes", "on", "12", f"'k{i}'", f"k{i}", "~"])
         choice = rng.random()
         if choice < 0.5 or depth > 2:
             lines.append(f"{indent}{key}: {rng.choice(SCALARS)}")
@@ -402,6 +412,12 @@ def test_ignore_globs_match_paths_and_parent_directories(tree) -> None:
     assert names(iter_paths(["."], ignore=["*.json", "sub"])) == ["a", "b", "top-test", "chart", "chart-test"]
     assert names(iter_paths(["charts/vllm"], ignore=["charts/v*"])) == []
     assert names(iter_paths([str(tree / "a.yaml"), "b.yml"], ignore=["a.yaml"])) == ["b"]
+
+
+def test_find_files_lists_files_that_hold_no_object(tree) -> None:
+    (tree / "sub" / "empty.yaml").write_text("# nothing rendered\n")
+    assert find_files(["sub", "-"]) == [os.path.join("sub", "Z.YAML"), os.path.join("sub", "empty.yaml"), "-"]
+    assert list(iter_paths(["sub/empty.yaml"])) == []
 
 
 def test_explicit_files_are_read_whatever_their_name(tree) -> None:

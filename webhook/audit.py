@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from webhook.cli import UsageError
@@ -80,13 +80,10 @@ def _uid(obj: Object) -> str | None:
     return _metadata(obj).get("uid")
 
 
-def _key(api_version: Any, kind: Any, namespace: Any, name: Any) -> tuple[Any, ...]:
-    return api_version, kind, namespace or None, name
-
-
-def _obj_key(obj: Object) -> tuple[Any, ...]:
+def _identity(obj: Object) -> tuple[Any, ...]:
+    """What a finding's ObjectRef holds: apiVersion, kind, namespace, name."""
     metadata = _metadata(obj)
-    return _key(obj.get("apiVersion"), obj.get("kind"), metadata.get("namespace"), metadata.get("name"))
+    return obj.get("apiVersion"), obj.get("kind"), metadata.get("namespace"), metadata.get("name")
 
 
 def _controller(obj: Object) -> str | None:
@@ -98,10 +95,12 @@ def _controller(obj: Object) -> str | None:
 
 
 def _time(value: Any) -> datetime | None:
+    """An RFC 3339 timestamp of the API (always UTC)."""
     try:
-        return datetime.fromisoformat(value) if isinstance(value, str) else None
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
     except ValueError:
         return None
+    return moment.replace(tzinfo=moment.tzinfo or UTC) if moment else None
 
 
 def _started(pod: Object, container: str | None) -> datetime | None:
@@ -124,9 +123,13 @@ class Snapshot:
     """The listed objects, with controller ownership among workloads resolved."""
 
     def __init__(self, objects: Sequence[Object]) -> None:
-        self.objects = list(objects)
-        self._workloads = {uid: o for o in self.objects if is_workload(o) and (uid := _uid(o))}
-        self.reported = [o for o in self.objects if not self._owned(o)]
+        self._workloads = {uid: o for o in objects if is_workload(o) and (uid := _uid(o))}
+        self.reported = [o for o in objects if not self._owned(o)]
+        self._core: dict[tuple[str, str], list[Object]] = {}  # (kind, namespace) -> Services, Pods
+        for obj in objects:
+            kind, namespace = obj.get("kind"), _metadata(obj).get("namespace")
+            if obj.get("apiVersion") == "v1" and kind in ("Service", "Pod") and isinstance(namespace, str):
+                self._core.setdefault((kind, namespace), []).append(obj)
 
     def _owned(self, obj: Object) -> bool:
         return is_workload(obj) and _controller(obj) in self._workloads
@@ -139,18 +142,14 @@ class Snapshot:
             obj = owner
         return obj
 
-    def _of_kind(self, kind: str, namespace: str | None) -> Iterator[Object]:
-        for obj in self.objects:
-            if obj.get("apiVersion") == "v1" and obj.get("kind") == kind \
-                    and _metadata(obj).get("namespace") == namespace:
-                yield obj
-
     def secret_refs(self) -> list[tuple[str, str]]:
         """`(namespace, name)` of every Secret a reported workload's containers reference."""
         refs: dict[tuple[str, str], None] = {}
         for obj in self.reported:
             namespace = _metadata(obj).get("namespace")
-            for site in pod_spec_sites(obj) if isinstance(namespace, str) else ():
+            if not isinstance(namespace, str):
+                continue
+            for site in pod_spec_sites(obj):
                 for where in containers(site):
                     for name in _secret_names(where.container):
                         refs[(namespace, name)] = None
@@ -161,13 +160,14 @@ class Snapshot:
         ref = finding.object
         if finding.rule != COLLISION.id or ref is None or ref.kind == "Service" or not finding.variable:
             return finding
-        producers = [s for s in self._of_kind("Service", ref.namespace) if finding.variable in service_env(s)]
+        producers = [s for s in self._core.get(("Service", ref.namespace or ""), [])
+                     if finding.variable in service_env(s)]
         created = [(t, s) for s in producers if (t := _time(_metadata(s).get("creationTimestamp")))]
         if not created:
             return finding
         since, service = min(created, key=lambda pair: pair[0])
-        key = _key(ref.api_version, ref.kind, ref.namespace, ref.name)
-        pods = [p for p in self._of_kind("Pod", ref.namespace) if _obj_key(self._root(p)) == key
+        identity = (ref.api_version, ref.kind, ref.namespace, ref.name)
+        pods = [p for p in self._core.get(("Pod", ref.namespace or ""), []) if _identity(self._root(p)) == identity
                 and (started := _started(p, finding.container)) is not None and started < since]
         if not pods:
             return finding

@@ -55,14 +55,12 @@ def _core(plural: str, kind: str) -> Resource:
 
 
 SERVICES = _core("services", "Service")
-CONFIGMAPS = _core("configmaps", "ConfigMap")
-SECRETS = _core("secrets", "Secret")
-PODS = _core("pods", "Pod")
+SECRETS = _core("secrets", "Secret")  # never listed: fetched by name, with --read-secrets only
 
 BUILTIN: tuple[Resource, ...] = (
     SERVICES,
-    CONFIGMAPS,
-    PODS,
+    _core("configmaps", "ConfigMap"),
+    _core("pods", "Pod"),
     _core("replicationcontrollers", "ReplicationController"),
     _core("podtemplates", "PodTemplate"),
     *(Resource("apps", "v1", plural, kind) for plural, kind in (
@@ -94,9 +92,9 @@ class Progress:
 
     CLEAR = "\r\033[K"  # back to the start of the line, erase it
 
-    def __init__(self, stream: TextIO = sys.stderr, verbose: bool = False) -> None:
-        self.stream = stream
-        self.live = stream.isatty()
+    def __init__(self, stream: TextIO | None = None, verbose: bool = False) -> None:
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty()
         self.enabled = verbose or self.live
 
     def _write(self, text: str) -> None:
@@ -117,7 +115,7 @@ class Progress:
 
     def warn(self, text: str) -> None:
         """Always shown: something the user should know about the result."""
-        self._write(f"vllm-env-guard audit: {text}\n")
+        self._write(f"{self.CLEAR if self.live else ''}vllm-env-guard audit: {text}\n")
 
 
 def _listing(what: str, count: int) -> str:
@@ -304,7 +302,8 @@ def _status_message(exc: ApiException) -> str:
         return str(exc.reason)
 
 
-def api_error(exc: ApiException, attempt: str, verb: str | None = None, resource: object = None) -> ClusterError:
+def _api_error(exc: ApiException, attempt: str, verb: str | None = None,
+               resource: Resource | None = None) -> ClusterError:
     """`exc` as one line saying what was attempted, and on 403 which user lacks which verb."""
     status = f"({exc.status} {exc.reason})"
     if exc.status == 403 and verb:
@@ -339,7 +338,7 @@ class Cluster:
         try:
             groups = self.api.group_versions()
         except ApiException as exc:
-            raise api_error(exc, "discover the served API groups") from None
+            raise _api_error(exc, "discover the served API groups") from None
         found: dict[tuple[str, str], Resource] = {}
         for group in dict.fromkeys(g for g, _ in wanted):
             for group_version in groups.get(group, []):
@@ -359,7 +358,7 @@ class Cluster:
         except ApiException as exc:
             if exc.status == 404:  # the group version went away (CRD deleted) since discovery
                 return []
-            raise api_error(exc, f"discover the resources of {group_version}") from None
+            raise _api_error(exc, f"discover the resources of {group_version}") from None
 
     def list_all(self, resource: Resource, namespace: str | None) -> list[dict[str, Any]]:
         """Every object of `resource` in `namespace` (None: all namespaces); an expired continue
@@ -385,7 +384,7 @@ class Cluster:
             except ApiException as exc:
                 if exc.status == 410 and token:
                     raise _Expired() from None
-                raise api_error(exc, _attempt("list", resource, namespace), "list", resource) from None
+                raise _api_error(exc, _attempt("list", resource, namespace), "list", resource) from None
             objects += [_typed(item, resource) for item in page.get("items") or []]
             token = (page.get("metadata") or {}).get("continue")
             if not token:
@@ -400,7 +399,7 @@ class Cluster:
         except ApiException as exc:
             if exc.status == 404:
                 return None
-            raise api_error(exc, _attempt("get", resource, namespace, name), "get", resource) from None
+            raise _api_error(exc, _attempt("get", resource, namespace, name), "get", resource) from None
 
     def snapshot(self, namespace: str | None) -> list[dict[str, Any]]:
         """Services, ConfigMaps and every workload kind served, in `namespace` (None: all;

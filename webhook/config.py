@@ -72,6 +72,7 @@ def _severity(value: Any) -> Severity | None:
 
 
 def _read(path: str) -> Any:
+    """The one YAML document of a config file, None when it has none."""
     try:
         with open(path, encoding="utf-8-sig") as f:
             text = f.read()

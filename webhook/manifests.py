@@ -4,6 +4,9 @@ Mappings come back as `Node`, a `dict` that also knows its own line and the line
 (`line_of`). Scalars resolve exactly as `yaml.safe_load` resolves them (YAML 1.1: `yes`/`off`
 are booleans, `0755` is octal). Bad input never raises: a document that cannot be read becomes a
 `Document` with an `error`, and the other documents of the file are still read.
+
+JSON is YAML too: it is read as YAML (so it has line numbers) up to JSON_FAST_PATH_BYTES, and by
+`json` (much faster, no line numbers) above that.
 """
 
 from __future__ import annotations
@@ -27,15 +30,16 @@ __all__ = [
     "InvalidYAML",
     "ManifestError",
     "Node",
+    "find_files",
     "iter_paths",
     "line_of",
     "load_text",
     "parse_yaml",
+    "read_file",
 ]
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 STDIN_NAME = "<stdin>"
-# Larger JSON input is parsed by `json` (much faster, but objects carry no line numbers).
 JSON_FAST_PATH_BYTES = 1 << 20
 
 _STR = "tag:yaml.org,2002:str"
@@ -57,7 +61,7 @@ _CONTENT = re.compile(r"^(?!%)[ \t]*[^\s#]", re.M)
 class Node(dict):  # type: ignore[type-arg]
     """A YAML mapping that remembers where it came from (1-based lines)."""
 
-    __slots__ = ("line", "key_lines")
+    __slots__ = ("key_lines", "line")
     line: int
     key_lines: dict[Any, int]
 
@@ -156,7 +160,7 @@ def _builder(loader: _Loader, line0: int) -> Callable[[yaml.Node], Any]:
     def as_mapping(node: MappingNode) -> Node:
         return memo[id(node)] if id(node) in memo else mapping(node)
 
-    def merge_sources(owner: MappingNode, node: yaml.Node) -> list[Node]:
+    def merge_sources(owner: MappingNode, node: Any) -> list[Node]:
         """The mappings a `<<` key merges, in order of precedence."""
         if node.__class__ is MappingNode:
             return [as_mapping(node)]
@@ -206,7 +210,8 @@ def _builder(loader: _Loader, line0: int) -> Callable[[yaml.Node], Any]:
             key_lines.update(own_lines)
         return obj
 
-    def build(node: yaml.Node) -> Any:
+    def build(node: Any) -> Any:
+        """Any composed node (checked by exact class: the hot path avoids isinstance)."""
         cls = node.__class__
         if cls is ScalarNode:
             return scalar(node)
@@ -254,7 +259,7 @@ def _load_segment(text: str, base: int, tags: dict[str, str]) -> Iterator[tuple[
     build = _builder(loader, base + 1)
     try:
         while loader.check_node():
-            node = loader.get_node()
+            node: Any = loader.get_node()
             yield node.start_mark.line + base + 1, build(node)
     except yaml.YAMLError as exc:
         raise _yaml_error(exc, text, base) from None
@@ -275,7 +280,7 @@ def _segments(text: str) -> Iterator[tuple[str, int]]:
         starts.insert(0, 0)
     starts[0] = 0
     line = 0
-    for start, end in zip(starts, [*starts[1:], len(text)]):
+    for start, end in zip(starts, [*starts[1:], len(text)], strict=True):
         yield text[start:end], line
         line += text.count("\n", start, end)
 
@@ -295,8 +300,8 @@ def _what(obj: Any) -> str:
 def _objects(path: str, index: int, line: int, obj: Any) -> Iterator[Document]:
     """The Kubernetes objects of one loaded document: `*List` kinds are expanded into their items."""
     if not isinstance(obj, dict):
-        yield Document(path, index, line, error_line=line,
-                       error=f"not a Kubernetes object: expected a mapping with apiVersion and kind, found {_what(obj)}")
+        yield Document(path, index, line, error_line=line, error="not a Kubernetes object: expected a mapping "
+                                                                 f"with apiVersion and kind, found {_what(obj)}")
         return
     missing = [key for key in ("apiVersion", "kind") if not (isinstance(obj.get(key), str) and obj[key])]
     if missing:
@@ -370,41 +375,53 @@ def _ignore_pattern(pattern: str) -> re.Pattern[str]:
 
 
 def _is_ignored(path: str, patterns: Sequence[re.Pattern[str]]) -> bool:
-    """Whether `path` (relative to the current directory) or any directory above it matches.
-
-    A pattern with no `/` is matched against every single name in the path (`tests`, `*.json`).
-    """
+    """Whether `path` (relative to the current directory), a directory above it, or (for patterns
+    with no `/`) any single name in it matches."""
     parts = os.path.relpath(path).replace(os.sep, "/").split("/")
     candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))] + parts
     return any(p.match(c) for p in patterns for c in candidates)
 
 
-def _expand(path: str, patterns: Sequence[re.Pattern[str]]) -> Iterator[tuple[str, str | None]]:
-    """The files one argument names: (path, None), or (path, reason) for a directory not readable."""
+def _expand(path: str, patterns: Sequence[re.Pattern[str]]) -> Iterator[str]:
+    """The files one argument names (see find_files)."""
     if path == "-":
-        yield path, None
+        yield path
         return
     if not os.path.exists(path):
         raise ManifestError(path, "no such file or directory")
     if _is_ignored(path, patterns):
         return
     if not os.path.isdir(path):
-        yield path, None
+        yield path
         return
-    problems: list[OSError] = []
-    for root, dirs, files in os.walk(path, onerror=problems.append):
+
+    def unreadable(exc: OSError) -> None:
+        raise ManifestError(str(exc.filename), f"cannot read directory: {exc.strerror}")
+
+    for root, dirs, files in os.walk(path, onerror=unreadable):
         dirs[:] = sorted(d for d in dirs
                          if not d.startswith(".") and not _is_ignored(os.path.join(root, d), patterns))
         for name in sorted(files):
             full = os.path.normpath(os.path.join(root, name))
             if (not name.startswith(".") and name.lower().endswith(MANIFEST_SUFFIXES)
                     and not _is_ignored(full, patterns)):
-                yield full, None
-    for problem in problems:
-        yield str(problem.filename), f"cannot read directory: {problem.strerror}"
+                yield full
 
 
-def _read(path: str) -> list[Document]:
+def find_files(paths: Sequence[str], ignore: Sequence[str] = ()) -> list[str]:
+    """The files that command-line paths name: files as given, directories walked recursively
+    (*.yaml, *.yml, *.json, sorted, hidden files and directories skipped), `-` for stdin.
+
+    `ignore` holds glob patterns matched against each path relative to the current directory and
+    against every directory above it; `**` matches any number of directories, and a pattern with
+    no `/` matches any single name (`tests`, `*.json`). Raises ManifestError for a path that does
+    not exist or a directory that cannot be listed.
+    """
+    patterns = [_ignore_pattern(p) for p in ignore]
+    return [file for path in paths for file in _expand(path, patterns)]
+
+
+def read_file(path: str) -> list[Document]:
     """The documents of one file (`-` = stdin); a file that cannot be read is one error Document."""
     display = STDIN_NAME if path == "-" else path
     try:
@@ -423,21 +440,9 @@ def _read(path: str) -> list[Document]:
 
 
 def iter_paths(paths: Sequence[str], ignore: Sequence[str] = ()) -> Iterator[Document]:
-    """The documents of files, directories (recursively: *.yaml, *.yml, *.json) and `-` (stdin).
+    """The documents of every file that `paths` name (see find_files).
 
-    Paths are checked before anything is read: a path that does not exist raises ManifestError.
-    `ignore` holds glob patterns matched against each file's path relative to the current
-    directory and against every directory above it (`**` matches any number of directories).
-    Hidden files and directories are skipped when walking a directory.
+    All paths are checked when this is called, before anything is read: ManifestError then.
     """
-    patterns = [_ignore_pattern(p) for p in ignore]
-    files = [entry for path in paths for entry in _expand(path, patterns)]
-    return _iter_files(files)
-
-
-def _iter_files(files: list[tuple[str, str | None]]) -> Iterator[Document]:
-    for path, problem in files:
-        if problem is None:
-            yield from _read(path)
-        else:
-            yield Document(path, 0, 1, error=problem)
+    files = find_files(paths, ignore)
+    return (doc for path in files for doc in read_file(path))

@@ -75,7 +75,8 @@ class Seeder:
     def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         result = self.cp.kubectl("create", "-o", "json", "-f", "-", input=json.dumps(obj))
         assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout)
+        created: dict[str, Any] = json.loads(result.stdout)
+        return created
 
     def namespace(self, name: str) -> None:
         self.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
@@ -166,9 +167,13 @@ def cp(assets_dir: str) -> Iterator[ControlPlane]:
 
 
 @pytest.fixture(scope="module")
-def seeded(cp: ControlPlane) -> dict[str, Any]:
+def seed(cp: ControlPlane) -> Seeder:
+    return Seeder(cp)
+
+
+@pytest.fixture(scope="module")
+def seeded(cp: ControlPlane, seed: Seeder) -> dict[str, Any]:
     """The seeded cluster; returns what tests need to know about it."""
-    seed = Seeder(cp)
     for name in ("a", "b", "cfg", "paged", "locked"):
         seed.namespace(name)
     seed.create(LWS_CRD)
@@ -283,6 +288,17 @@ def test_collision_with_pods_running_since_before_the_service_is_latent(
     assert not any("latent" in m for m in others)
 
 
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif", "junit", "github"])
+def test_every_report_format_to_a_file(
+        cp: ControlPlane, seeded: dict[str, Any], fmt: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / f"report.{fmt}"
+
+    code, out, err = audit(capsys, "--kubeconfig", cp.kubeconfig, "-n", "a", "-f", fmt, "-o", str(target))
+
+    assert (code, out, err) == (1, "", "")
+    assert "service-link-collision" in target.read_text()
+
+
 def test_pagination_finds_every_object(
         cp: ControlPlane, seeded: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     code, report = audit_json(capsys, cp, "--namespace", "paged", "--page-size", "5")
@@ -319,16 +335,24 @@ def test_secret_values_are_never_printed(
         assert SECRET_VALUE not in out + err
 
 
+def role(kind: str, name: str, rules: list[dict[str, Any]], namespace: str | None = None) -> dict[str, Any]:
+    metadata = {"name": name, **({"namespace": namespace} if namespace else {})}
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": metadata, "rules": rules}
+
+
+def binding(role: Mapping[str, Any], subject: Mapping[str, str]) -> dict[str, Any]:
+    """A (Cluster)RoleBinding of `role` to `subject`."""
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": f"{role['kind']}Binding",
+            "metadata": dict(role["metadata"]), "subjects": [dict(subject)],
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role["kind"], "name": role["metadata"]["name"]}}
+
+
 @pytest.fixture(scope="module")
-def carol(cp: ControlPlane) -> str:
+def carol(cp: ControlPlane, seed: Seeder) -> str:
     """A kubeconfig for user carol, who may only get pods in namespace locked."""
-    rbac = k8s_client.RbacAuthorizationV1Api(cp.api_client)
-    rbac.create_namespaced_role("locked", {"metadata": {"name": "get-pods"},
-                                           "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]})
-    rbac.create_namespaced_role_binding("locked", {
-        "metadata": {"name": "carol-get-pods"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "get-pods"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "carol"}]})
+    get_pods = role("Role", "get-pods", [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}], "locked")
+    seed.create(get_pods)
+    seed.create(binding(get_pods, {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "carol"}))
     return cp.make_user("carol")
 
 
@@ -371,18 +395,15 @@ def test_unreachable_api_server_is_a_clear_error(
 
 
 def test_in_cluster_service_account_with_the_documented_rbac(
-        cp: ControlPlane, seeded: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        cp: ControlPlane, seed: Seeder, seeded: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    core = k8s_client.CoreV1Api(cp.api_client)
-    core.create_namespaced_service_account("default", {"metadata": {"name": "auditor"}})
-    rbac = k8s_client.RbacAuthorizationV1Api(cp.api_client)
-    rbac.create_cluster_role({"metadata": {"name": "vllm-env-guard-audit"}, "rules": AUDIT_RULES})
-    rbac.create_cluster_role_binding({
-        "metadata": {"name": "vllm-env-guard-audit"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "vllm-env-guard-audit"},
-        "subjects": [{"kind": "ServiceAccount", "name": "auditor", "namespace": "default"}]})
-    token = core.create_namespaced_service_account_token("auditor", "default", {"spec": {}}).status.token
-    (tmp_path / "token").write_text(token)
+    seed.create({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "auditor", "namespace": "default"}})
+    auditor = role("ClusterRole", "vllm-env-guard-audit", AUDIT_RULES)
+    seed.create(auditor)
+    seed.create(binding(auditor, {"kind": "ServiceAccount", "name": "auditor", "namespace": "default"}))
+    token = cp.kubectl("create", "token", "auditor", "--namespace", "default")
+    assert token.returncode == 0, token.stderr
+    (tmp_path / "token").write_text(token.stdout.strip())
     (tmp_path / "namespace").write_text("a")
     monkeypatch.setattr("kubernetes.config.incluster_config.SERVICE_TOKEN_FILENAME", str(tmp_path / "token"))
     monkeypatch.setattr("kubernetes.config.incluster_config.SERVICE_CERT_FILENAME", cp.ca_cert_path)

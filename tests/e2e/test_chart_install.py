@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from .conftest import skip_or_fail
 from .controlplane import ControlPlane
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +37,7 @@ POLICY_WAIT = 60.0  # seconds for a new/removed policy to reach the API server's
 def helm(assets_dir: str, control_plane: ControlPlane, *args: str) -> subprocess.CompletedProcess[str]:
     path = Path(assets_dir) / "helm"
     if not path.is_file():
-        pytest.skip(f"{path} is missing; run scripts/envtest-assets")
+        skip_or_fail(f"{path} is missing; run scripts/envtest-assets")
     env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "KUBECONFIG": control_plane.kubeconfig,
            "HELM_CACHE_HOME": "/tmp/veg-helm/cache", "HELM_CONFIG_HOME": "/tmp/veg-helm/config",
            "HELM_DATA_HOME": "/tmp/veg-helm/data"}

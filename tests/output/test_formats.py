@@ -55,7 +55,7 @@ NASTY = Finding(
 
 
 def report(*findings: Finding, files: int = 1, objects: int = 2) -> Report:
-    return Report(list(findings), files=files, objects=objects, version="1.2.3", rules=RULES)
+    return Report(list(findings), files=files, objects=objects, tool_version="1.2.3", rules=RULES)
 
 
 def test_formats_catalog() -> None:
@@ -171,14 +171,16 @@ def test_sarif_content() -> None:
     assert unverified["level"] == "note"
     assert "physicalLocation" not in audited["locations"][0]  # audit: no file
     assert "ruleIndex" not in nasty  # not in the catalog
-    assert nasty["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "dir%20with%20space/%C3%A4%2Cb%3Ac.yaml"
+    uri = nasty["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+    assert uri == "dir%20with%20space/%C3%A4%2Cb%3Ac.yaml"
 
 
 def test_sarif_fingerprints_are_stable_and_distinct() -> None:
     findings = [PARSE_ERROR, COLLISION, UNVERIFIED, AUDITED, NASTY]
 
     def fingerprints(*fs: Finding) -> list[str]:
-        return [r["partialFingerprints"]["vllmEnvGuard/v1"] for r in json.loads(render("sarif", report(*fs)))["runs"][0]["results"]]
+        results = json.loads(render("sarif", report(*fs)))["runs"][0]["results"]
+        return [r["partialFingerprints"]["vllmEnvGuard/v1"] for r in results]
 
     first = fingerprints(*findings)
     assert len(set(first)) == len(findings)
@@ -191,7 +193,8 @@ def test_sarif_fingerprints_are_stable_and_distinct() -> None:
 def test_junit_is_parseable_and_groups_by_file_object_and_rule() -> None:
     second_parse_error = PARSE_ERROR.with_(variable="VLLM_X", message="VLLM_X='a' is not an int", hint="",
                                            line=14)
-    root = ET.fromstring(render("junit", report(PARSE_ERROR, second_parse_error, COLLISION, UNVERIFIED, AUDITED, NASTY)))
+    root = ET.fromstring(render("junit", report(PARSE_ERROR, second_parse_error, COLLISION, UNVERIFIED,
+                                                AUDITED, NASTY)))
     assert root.tag == "testsuites"
     assert (root.get("tests"), root.get("failures")) == ("5", "4")
     suites = {s.get("name"): s for s in root.findall("testsuite")}

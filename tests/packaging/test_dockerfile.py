@@ -227,17 +227,24 @@ def _pattern_matches(pattern: str, path: str) -> bool:
 def context_files(root: Path, dockerignore: str) -> set[str]:
     """Files (relative paths) Docker sends as the build context, after .dockerignore."""
     patterns = _dockerignore_patterns(dockerignore)
-    kept = set()
-    for path in root.rglob("*"):
-        if not path.is_file() or ".git" in path.relative_to(root).parts:
-            continue
-        rel = path.relative_to(root).as_posix()
-        excluded = False
+
+    def excluded(rel: str) -> bool:
+        result = False
         for negate, pattern in patterns:
             if _pattern_matches(pattern, rel):
-                excluded = not negate
-        if not excluded:
-            kept.add(rel)
+                result = not negate
+        return result
+
+    def reincluded_below(rel: str) -> bool:
+        return any(negate and (pattern.startswith(rel + "/") or "*" in pattern) for negate, pattern in patterns)
+
+    kept = set()
+    for dirpath, dirnames, filenames in os.walk(root):
+        base = Path(dirpath).relative_to(root).as_posix()
+        prefix = "" if base == "." else base + "/"
+        # Skip directories that are excluded and that no "!" pattern can bring back (.git, .venv).
+        dirnames[:] = [d for d in dirnames if not (excluded(prefix + d) and not reincluded_below(prefix + d))]
+        kept |= {prefix + name for name in filenames if not excluded(prefix + name)}
     return kept
 
 

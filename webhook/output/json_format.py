@@ -9,7 +9,7 @@ from webhook.output.report import TOOL_NAME, Report
 
 def render(report: Report) -> str:
     document = {
-        "tool": {"name": TOOL_NAME, "version": report.version},
+        "tool": {"name": TOOL_NAME, "version": report.tool_version},
         "findings": [f.to_json() for f in report.findings],
         "summary": report.summary(),
     }

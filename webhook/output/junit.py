@@ -44,8 +44,8 @@ def _testcase(suite: ET.Element, findings: list[Finding]) -> bool:
 def render(report: Report) -> str:
     groups: dict[str, dict[tuple[object, str], list[Finding]]] = {}
     for f in report.findings:
-        suite = f.file or (str(f.object) if f.object else TOOL_NAME)
-        groups.setdefault(suite, {}).setdefault((f.object, f.rule), []).append(f)
+        suite_name = f.file or (str(f.object) if f.object else TOOL_NAME)
+        groups.setdefault(suite_name, {}).setdefault((f.object, f.rule), []).append(f)
     root = ET.Element("testsuites", {"name": TOOL_NAME})
     total = total_failures = 0
     for name, cases in groups.items():

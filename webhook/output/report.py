@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from webhook import __version__
 from webhook.findings import Finding, Severity
@@ -21,8 +21,8 @@ class Report:
     findings: list[Finding]
     files: int
     objects: int
-    version: str = __version__
-    rules: Sequence[Rule] = field(default_factory=tuple)
+    tool_version: str = __version__
+    rules: Sequence[Rule] = ()
 
     def summary(self) -> dict[str, int]:
         """The `summary` object of the JSON contract (spec/interfaces.md)."""

@@ -80,7 +80,7 @@ def render(report: Report) -> str:
         "runs": [{
             "tool": {"driver": {
                 "name": TOOL_NAME,
-                "version": report.version,
+                "version": report.tool_version,
                 "informationUri": INFORMATION_URI,
                 "rules": [_descriptor(rule) for rule in report.rules],
             }},

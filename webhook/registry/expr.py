@@ -40,6 +40,10 @@ _MACHINE_FUNCS = frozenset({
 })
 
 
+# Directories present in every Linux container (and the working directory).
+_ALWAYS_PRESENT = frozenset({".", "..", "/", "/tmp", "/etc", "/dev", "/proc", "/sys", "/usr", "/var"})
+
+
 class UnsupportedExpression(ValueError):
     """The expression uses syntax or a function this evaluator does not implement."""
 
@@ -94,20 +98,19 @@ class Evaluation:
         return posixpath.normpath(path)
 
     def exists(self, path: str) -> bool:
+        """Only paths every Linux container has are known to exist."""
         self.depends.add("filesystem")
-        return False
+        return path != "" and posixpath.normpath(path) in _ALWAYS_PRESENT
 
     def cpu_count(self) -> int:
         self.depends.add("cpu")
         return int(self.facts.get("cpu_count", 8))
 
     def gettempdir(self) -> str:
+        """tempfile's choice: the first of TMPDIR, TEMP, TMP that is set (all three are read)."""
         self.depends.add("tmpdir")
-        for name in ("TMPDIR", "TEMP", "TMP"):
-            value = self.getenv(name)
-            if value:
-                return value
-        return "/tmp"
+        candidates = [self.getenv(name) for name in ("TMPDIR", "TEMP", "TMP")]
+        return next((c for c in candidates if c), "/tmp")
 
     def uuid4(self) -> uuid.UUID:
         self.depends.add("random")

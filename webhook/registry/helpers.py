@@ -9,6 +9,8 @@ importer refuses a release whose helper body matches none of the variants implem
 from __future__ import annotations
 
 import base64
+import errno
+import os
 import json
 import posixpath
 import uuid
@@ -50,7 +52,8 @@ def maybe_convert_bool(ev: Evaluation, value: str | None) -> bool | None:
 def maybe_convert_json_str_or_file(ev: Evaluation, value: str | None) -> Any:
     if value is None:
         return None
-    ev.exists(value)  # a file of that name in the container would be read instead
+    if ev.exists(value):  # only directories every container has: open() fails on them
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), value)
     return json.loads(value)
 
 
@@ -139,9 +142,23 @@ def use_aot_compile(ev: Evaluation) -> bool:
     if enabled and facts["cpu_check"]:
         ev.depends.add("platform")  # current_platform.is_cpu(): a GPU build is assumed
     default = "1" if enabled else "0"
-    if facts["batch_invariant"] and bool(int(ev.getenv("VLLM_BATCH_INVARIANT", "0"))):
+    if _batch_invariant(ev, facts["batch_invariant"]):
         return False
     return ev.getenv("VLLM_USE_AOT_COMPILE", default) == "1"
+
+
+def _batch_invariant(ev: Evaluation, variant: str | None) -> bool:
+    """vllm_is_batch_invariant(): in model_executor/layers/batch_invariant.py (0.11.1-0.18.1)
+    a bad value counts as off; inlined into envs.py (0.19) it is bool(int(...)) and raises."""
+    if variant is None:
+        return False
+    raw = ev.getenv("VLLM_BATCH_INVARIANT", "0")
+    if variant == "env":
+        return bool(int(raw))
+    try:
+        return int(raw) != 0
+    except ValueError:
+        return False
 
 
 def use_mega_aot_artifact(ev: Evaluation) -> bool:

@@ -210,7 +210,7 @@ _HELPER_READS: dict[str, tuple[str, ...]] = {
 }
 _NAME_FIRST_ARG = frozenset({
     "os.getenv", "os.environ.get", "env_with_choices", "env_list_with_choices",
-    "env_set_with_choices", "get_env_or_set_default", "deprecated_env",
+    "env_set_with_choices", "get_env_or_set_default", "deprecated_env", "registry_value",
 })
 _MACHINE_READS = {"os.path.expanduser": ("HOME",), "tempfile.gettempdir": ("TMPDIR", "TEMP", "TMP")}
 
@@ -317,8 +317,9 @@ def _vllm_port_facts(function: ast.FunctionDef, variant: str) -> dict[str, Any]:
 def _aot_facts(function: ast.FunctionDef, variant: str) -> dict[str, Any]:
     torch = next(s for s in _string_constants(function) if re.match(r"^\d+\.\d+", s))
     source = ast.unparse(function)
-    return {"torch": torch, "cpu_check": "current_platform" in source,
-            "batch_invariant": "batch_invariant" in source or "VLLM_BATCH_INVARIANT" in source}
+    batch_invariant = ("module" if "vllm_is_batch_invariant" in source
+                       else "env" if "VLLM_BATCH_INVARIANT" in source else None)
+    return {"torch": torch, "cpu_check": "current_platform" in source, "batch_invariant": batch_invariant}
 
 
 def _plain(function: ast.FunctionDef, variant: str) -> dict[str, Any]:

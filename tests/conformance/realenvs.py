@@ -392,19 +392,8 @@ def _cache_root() -> Path:
 
 def envs_path(version: str) -> Path:
     """Path of the cached real envs.py of `version`, fetching it from PyPI when missing."""
-    path = _cache_root() / "envs" / version / "envs.py"
-    if not path.is_file():
-        try:
-            from webhook.registry.fetch import fetch_envs_source
-        except ImportError as exc:  # pragma: no cover - only without the package
-            raise RealEnvsError(f"{path} is missing and webhook.registry.fetch is unavailable: {exc}")
-        try:
-            fetch_envs_source(version)
-        except Exception as exc:  # FetchError, network errors
-            raise RealEnvsError(f"cannot obtain vllm/envs.py of vLLM {version}: {exc}") from exc
-        if not path.is_file():  # the fetcher honours the same XDG_CACHE_HOME, but be explicit
-            raise RealEnvsError(f"fetch_envs_source({version!r}) did not create {path}")
-    return path
+    release_member_source(version, "vllm/envs.py")
+    return _cache_root() / "envs" / version / "envs.py"
 
 
 def cached_versions() -> list[str]:
@@ -465,37 +454,17 @@ def enum_member_names(source: str, class_name: str) -> list[str]:
 
 
 def release_member_source(version: str, member: str) -> str:
-    """Text of `member` (e.g. 'vllm/platforms/interface.py') from the vLLM `version` wheel.
+    """Text of `member` (e.g. 'vllm/platforms/interface.py') from the vLLM `version` wheel,
+    through webhook.registry.fetch's cache (~/.cache/vllm-env-guard/envs/<version>/...)."""
+    from webhook.registry import fetch
 
-    Looked up in the importer's cache (~/.cache/vllm-env-guard/envs/<version>/...) and in
-    ours (~/.cache/vllm-env-guard/sources/<version>/...); otherwise read from the wheel by
-    byte ranges with webhook.registry.fetch and cached in ours (never in the repository)."""
-    for path in (_cache_root() / "envs" / version / member.removeprefix("vllm/"),
-                 _cache_root() / "sources" / version / member):
-        if path.is_file():
-            return path.read_text(encoding="utf-8")
-    path = _cache_root() / "sources" / version / member
     try:
-        import urllib.parse
-
-        from webhook.registry import fetch
-    except ImportError as exc:  # pragma: no cover
-        raise RealEnvsError(f"need {member} of vLLM {version}, but cannot fetch: {exc}") from exc
-    try:
-        wheel = fetch._pick_wheel(fetch.release_files(version), version)
-        url = urllib.parse.urljoin(f"{fetch.DEFAULT_INDEX}/pypi/vllm/json", wheel["url"])
-        if hasattr(fetch, "_read_members_by_ranges"):
-            text = fetch._read_members_by_ranges(url, int(wheel["size"]), [member])[member]
-        else:
-            text = fetch._read_member_by_ranges(url, int(wheel["size"]), member)
-    except Exception as exc:
+        text = fetch.fetch_sources(version).get(member)
+    except fetch.FetchError as exc:
         raise RealEnvsError(f"cannot fetch {member} of vLLM {version}: {exc}") from exc
     if text is None:
-        raise RealEnvsError(f"vLLM {version}: the wheel has no {member}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+        raise RealEnvsError(f"vLLM {version}: the wheel has no {member} (or it is not among "
+                            "webhook.registry.fetch.SOURCE_MEMBERS)")
     return text
 
 

@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--read-secrets", action="store_true",
                        help="read Secrets referenced by workloads to check their VLLM_* values (values are never printed)")
     audit.add_argument("--page-size", type=int, default=500, help="objects per list request (default 500)")
+    audit.add_argument("--verbose", "-v", action="store_true",
+                       help="progress on stderr even when it is not a terminal")
     _report_options(audit)
 
     serve = commands.add_parser("serve", help="run the admission webhook server")

@@ -27,13 +27,6 @@ def is_credential(name: str) -> bool:
     return name in CREDENTIAL_NAMES or bool(_CREDENTIAL_SHAPE.search(name.upper()))
 
 
-def redact(name: str, text: str, secret: str | None) -> str:
-    """`text` with the value of credential `name` blanked out."""
-    if secret and is_credential(name):
-        return text.replace(secret, "<redacted>")
-    return text
-
-
 def _strings(value: Any) -> list[str]:
     return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 

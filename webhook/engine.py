@@ -336,5 +336,5 @@ def _value_subjects(env: Environment, names: Iterable[str], target: Target, vllm
                 name=name, raw=raw, target=target,
                 env=ChainMap({name: raw}, known) if raw is not None else known,  # type: ignore[arg-type]
                 source=str(var.source), origin=var.origin, known=raw is not None, literal=literal,
-                vllm_container=vllm, at=entry, service=var.service,
+                sensitive=var.sensitive, vllm_container=vllm, at=entry, service=var.service,
             )

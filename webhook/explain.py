@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from webhook.cli import UsageError
-from webhook.detect import is_credential
 from webhook.registry import bundled_versions, load_registry, resolve
 from webhook.rules import hooks
 from webhook.rules.subjects import Target, ValueSubject
@@ -17,39 +16,27 @@ from webhook.rules.subjects import Target, ValueSubject
 
 @dataclass
 class Explanation:
-    name: str
-    raw: str | None
-    target: Target
+    """One argument: the subject the value rules saw, and what they said."""
+
+    subject: ValueSubject
     findings: list[tuple[str, str, str]]  # (rule id, message, hint)
 
-    @property
-    def var(self):  # noqa: ANN201 - Variable | None
-        return self.target.registry.get(self.name)
-
     def result(self) -> dict[str, Any] | None:
-        var = self.var
+        """vLLM's value (repr and type) or exception; None for a name that is not a registry key."""
+        subject = self.subject
+        var = subject.target.registry.get(subject.name)
         if var is None:
             return None
-        outcome = self.target.registry.evaluate(var, self._env)
+        outcome = subject.outcome(var)
         if outcome.error:
-            return {"error": outcome.error, "message": self._redact(outcome.message or "")}
-        return {"value": self._redact(repr(outcome.value)), "type": type(outcome.value).__name__}
-
-    _env: dict[str, str] = None  # type: ignore[assignment]
-
-    def _redact(self, text: str) -> str:
-        if self.raw and is_credential(self.name):
-            return text.replace(self.raw, "<redacted>")
-        return text
+            return {"error": outcome.error, "message": subject.redact(outcome.message or "")}
+        return {"value": subject.redact(repr(outcome.value)), "type": type(outcome.value).__name__}
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "raw": "<redacted>" if self.raw is not None and is_credential(self.name) else self.raw,
-            "vllm_version": self.target.version,
-            "result": self.result(),
-            "findings": [rule for rule, _, _ in self.findings],
-        }
+        subject = self.subject
+        raw = "<redacted>" if subject.raw is not None and subject.secret else subject.raw
+        return {"name": subject.name, "raw": raw, "vllm_version": subject.target.version,
+                "result": self.result(), "findings": [rule for rule, _, _ in self.findings]}
 
 
 def parse_settings(settings: Sequence[str]) -> list[tuple[str, str | None]]:
@@ -63,14 +50,14 @@ def parse_settings(settings: Sequence[str]) -> list[tuple[str, str | None]]:
 
 
 def explain(settings: Sequence[tuple[str, str | None]], vllm_version: str | None) -> list[Explanation]:
-    """Evaluate every setting in one environment made of all of them."""
+    """Evaluate every setting in one environment made of all of them (later arguments win)."""
     try:
         resolution = resolve(bundled_versions(), explicit=vllm_version)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     target = Target(load_registry(resolution.version), resolution)
     env: dict[str, str] = {}
-    for name, value in settings:  # later arguments win; NAME alone unsets
+    for name, value in settings:  # NAME alone unsets
         if value is None:
             env.pop(name, None)
         else:
@@ -81,20 +68,18 @@ def explain(settings: Sequence[tuple[str, str | None]], vllm_version: str | None
                                origin="the command line")
         found = [(rule.id, hit.message, hit.hint) for rule, check in hooks("check_value")
                  for hit in check(subject)]  # type: ignore[operator]
-        explanation = Explanation(name, raw, target, found)
-        explanation._env = env
-        explanations.append(explanation)
+        explanations.append(Explanation(subject, found))
     return explanations
 
 
 def render_text(explanations: Sequence[Explanation]) -> str:
     lines = []
     for e in explanations:
-        shown = "<unset>" if e.raw is None else ("<redacted>" if is_credential(e.name) else repr(e.raw))
-        lines.append(f"{e.name}={shown}  (vLLM {e.target.version}: {e.target.resolution.reason})")
-        var, result = e.var, e.result()
+        subject, target = e.subject, e.subject.target
+        lines.append(f"{subject.name}={subject.shown()}  (vLLM {target.version}: {target.resolution.reason})")
+        var, result = target.registry.get(subject.name), e.result()
         if var is None:
-            readers = e.target.readers(e.name)
+            readers = target.readers(subject.name)
             lines.append("  not a registry variable"
                          + (f"; read by {', '.join(v.name for v in readers)}" if readers else ""))
         else:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from yaml.constructor import ConstructorError
+from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 __all__ = [
@@ -128,16 +128,19 @@ class _Loader(yaml.CSafeLoader):  # type: ignore[misc]
         """No path resolvers here."""
 
 
-def _builder(loader: _Loader, line0: int) -> Callable[[yaml.Node], Any]:
-    """A constructor for composed nodes: `Node` mappings, lists, SafeLoader's scalars.
+def _builder() -> Callable[[Any, int], Any]:
+    """A constructor for composed documents: `Node` mappings, lists, SafeLoader's scalars.
 
     Faster than SafeConstructor (no generators, no per-node constructor lookup); anything
-    unusual (floats, timestamps, !!set, unknown tags) is handed to the loader's SafeConstructor
-    so the result is the same as `yaml.safe_load`. `line0` is added to 0-based marks.
+    unusual (floats, timestamps, !!set, unknown tags) is handed to a SafeConstructor so the
+    result is the same as `yaml.safe_load`. Make one per stream: the functions here refer to
+    each other, a reference cycle that only the cyclic GC frees.
     """
     memo: dict[int, Any] = {}  # id(node) -> object: aliases share one object, as in PyYAML
-    bools = loader.bool_values
-    fallback = loader.construct_object
+    constructor = SafeConstructor()
+    bools = constructor.bool_values
+    fallback = constructor.construct_object
+    line0 = 1  # added to 0-based marks: the 1-based line of the document's text
 
     def scalar(node: ScalarNode) -> Any:
         tag = node.tag
@@ -228,7 +231,17 @@ def _builder(loader: _Loader, line0: int) -> Callable[[yaml.Node], Any]:
             return items
         return fallback(node, deep=True)  # !!set, !!omap, !!pairs; unknown tags raise
 
-    return build
+    def build_document(root: Any, base: int) -> Any:
+        """The object of one composed document of a text whose first line is 0-based line `base`."""
+        nonlocal line0
+        line0 = base + 1
+        try:
+            return build(root)
+        finally:
+            memo.clear()
+            constructor.constructed_objects.clear()
+
+    return build_document
 
 
 def _yaml_error(exc: yaml.YAMLError, text: str, base: int) -> InvalidYAML:
@@ -246,27 +259,33 @@ def _yaml_error(exc: yaml.YAMLError, text: str, base: int) -> InvalidYAML:
     return InvalidYAML(f"invalid YAML: {exc}", None)
 
 
-def _load_segment(text: str, base: int, tags: dict[str, str]) -> Iterator[tuple[int, Any]]:
-    """(1-based line, object) for each document of `text`, whose first line is line `base` + 1.
+class _StreamReader:
+    """What the segments of one stream share: the tag memo and the constructor."""
 
-    Raises InvalidYAML at the first document that cannot be read. `tags` memoises tag resolution.
-    """
-    try:
-        loader = _Loader(text, tags)  # encodes to UTF-8 for libyaml
-    except UnicodeEncodeError as exc:
-        raise InvalidYAML(f"invalid text: {exc.reason} (U+{ord(text[exc.start]):04X})",
-                          text.count("\n", 0, exc.start) + base + 1) from None
-    build = _builder(loader, base + 1)
-    try:
-        while loader.check_node():
-            node: Any = loader.get_node()
-            yield node.start_mark.line + base + 1, build(node)
-    except yaml.YAMLError as exc:
-        raise _yaml_error(exc, text, base) from None
-    except RecursionError:
-        raise InvalidYAML("document is nested too deeply", None) from None
-    finally:
-        loader.dispose()
+    def __init__(self) -> None:
+        self.tags: dict[str, str] = {}
+        self.build = _builder()
+
+    def documents(self, text: str, base: int) -> Iterator[tuple[int, Any]]:
+        """(1-based line, object) for each document of `text`, whose first line is line `base` + 1.
+
+        Raises InvalidYAML at the first document that cannot be read.
+        """
+        try:
+            loader = _Loader(text, self.tags)  # encodes to UTF-8 for libyaml
+        except UnicodeEncodeError as exc:
+            raise InvalidYAML(f"invalid text: {exc.reason} (U+{ord(text[exc.start]):04X})",
+                              text.count("\n", 0, exc.start) + base + 1) from None
+        try:
+            while loader.check_node():
+                node: Any = loader.get_node()
+                yield node.start_mark.line + base + 1, self.build(node, base)
+        except yaml.YAMLError as exc:
+            raise _yaml_error(exc, text, base) from None
+        except RecursionError:
+            raise InvalidYAML("document is nested too deeply", None) from None
+        finally:
+            loader.dispose()
 
 
 def _segments(text: str) -> Iterator[tuple[str, int]]:
@@ -287,8 +306,8 @@ def _segments(text: str) -> Iterator[tuple[str, int]]:
 
 def parse_yaml(text: str) -> list[Any]:
     """Every document of a YAML stream, mappings as `Node`; raises InvalidYAML on bad input."""
-    tags: dict[str, str] = {}
-    return [obj for segment, base in _segments(text) for _, obj in _load_segment(segment, base, tags)]
+    reader = _StreamReader()
+    return [obj for segment, base in _segments(text) for _, obj in reader.documents(segment, base)]
 
 
 def _what(obj: Any) -> str:
@@ -351,11 +370,11 @@ def load_text(text: str, path: str) -> list[Document]:
 def _load_yaml(text: str, path: str) -> list[Document]:
     """Every document of a YAML stream; one that cannot be parsed becomes an error Document."""
     documents: list[Document] = []
-    tags: dict[str, str] = {}
+    reader = _StreamReader()
     index = 0
     for segment, base in _segments(text):
         try:
-            for line, obj in _load_segment(segment, base, tags):
+            for line, obj in reader.documents(segment, base):
                 if obj is not None:  # empty documents (Helm's skipped templates) are no objects
                     documents.extend(_objects(path, index, line, obj))
                 index += 1

@@ -325,8 +325,6 @@ def test_secrets_are_read_only_when_asked(
     assert ("env-parse-error", "Deployment", "cfg", "secretref") in problems(read)
 
 
-@pytest.mark.xfail(strict=True, reason="engine: values from Secrets are not redacted in messages "
-                   "(EnvVar.sensitive is not used); reported to the lead")
 def test_secret_values_are_never_printed(
         cp: ControlPlane, seeded: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     for fmt in ("text", "json"):

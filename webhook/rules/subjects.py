@@ -78,6 +78,7 @@ class ValueSubject:
     origin: str = ""
     known: bool = True
     literal: bool = False  # written as a literal `value:` in the manifest
+    sensitive: bool = False  # the value comes (partly) from a Secret: never shown
     vllm_container: bool = True
     at: Mapping[str, Any] | None = None
     service: Mapping[str, Any] | None = None  # for service-link values
@@ -97,17 +98,22 @@ class ValueSubject:
         return self.target.readers(self.name)
 
     def shown(self) -> str:
-        """The value as messages may show it: credentials are never echoed."""
-        from webhook.detect import is_credential
-
+        """The value as messages may show it: credentials and Secret values are never echoed."""
         if self.raw is None:
             return "<unset>"
-        return '"<redacted>"' if is_credential(self.name) else _quote(self.raw)
+        return '"<redacted>"' if self.secret else _quote(self.raw)
+
+    @property
+    def secret(self) -> bool:
+        from webhook.detect import is_credential
+
+        return self.sensitive or is_credential(self.name)
 
     def redact(self, text: str) -> str:
-        from webhook.detect import redact
-
-        return redact(self.name, text, self.raw)
+        """`text` with this value blanked out when it is a credential or comes from a Secret."""
+        if self.secret and self.raw:
+            return text.replace(self.raw, "<redacted>")
+        return text
 
 
 def _quote(value: str) -> str:

@@ -98,7 +98,7 @@ def test_every_problem_is_reported_with_its_line(tmp_path) -> None:
 
 
 @pytest.mark.parametrize(("text", "problem"), [
-    ("rules:\n  a: [\n", "3: invalid YAML: did not find expected node content"),
+    ("rules:\n  a: [\n", "2: invalid YAML: did not find expected node content"),
     ("- a\n- b\n", "1: expected a mapping of settings, found list"),
     ("namespace: a\n---\nnamespace: b\n", "3: expected one YAML document, found 2"),
     ("rules: [env-parse-error]\n", "1: rules: expected a mapping of rule id to level"),

@@ -361,9 +361,9 @@ def test_recursive_alias_builds_a_recursive_object() -> None:
 
 def test_parse_yaml_raises_invalid_yaml_with_a_line() -> None:
     with pytest.raises(InvalidYAML) as caught:
-        parse_yaml("ok: 1\n---\nbad: [\n")
-    assert caught.value.line == 4
-    assert str(caught.value).startswith("line 4: invalid YAML")
+        parse_yaml("ok: 1\n---\nbad: [\n\n")
+    assert caught.value.line == 3  # found at the end of the text: reported on its last line with text
+    assert str(caught.value).startswith("line 3: invalid YAML")
 
 
 # --- files, directories, stdin ----------------------------------------------------------------------

@@ -249,14 +249,18 @@ def _yaml_error(exc: yaml.YAMLError, text: str, base: int) -> InvalidYAML:
     if isinstance(exc, yaml.reader.ReaderError):  # libyaml reports a byte offset into UTF-8
         line = text.encode()[: exc.position].count(b"\n") + base + 1
         return InvalidYAML(f"invalid YAML: {exc.reason} (character U+{exc.character:04X})", line)
-    if isinstance(exc, yaml.MarkedYAMLError):
-        reason = f"invalid YAML: {exc.problem or exc.context}"
-        if exc.problem and exc.context:
-            reason += f" ({exc.context}"
-            reason += f" at line {exc.context_mark.line + base + 1})" if exc.context_mark else ")"
-        mark = exc.problem_mark or exc.context_mark
-        return InvalidYAML(reason, mark.line + base + 1 if mark else None)
-    return InvalidYAML(f"invalid YAML: {exc}", None)
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return InvalidYAML(f"invalid YAML: {exc}", None)
+    last = text.rstrip().count("\n")  # an error found at the end points at the last line with text
+
+    def line(mark: Any) -> int:
+        return min(mark.line, last) + base + 1
+
+    reason = f"invalid YAML: {exc.problem or exc.context}"
+    if exc.problem and exc.context:
+        reason += f" ({exc.context} at line {line(exc.context_mark)})" if exc.context_mark else f" ({exc.context})"
+    mark = exc.problem_mark or exc.context_mark
+    return InvalidYAML(reason, line(mark) if mark else None)
 
 
 class _StreamReader:

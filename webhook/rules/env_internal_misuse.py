@@ -25,7 +25,7 @@ RULE = Rule(
 )
 
 _MISUSE = re.compile(
-    r"--(?P<flag>port|host)(?:=|\s+)[\"']?\$(?:\(|\{)?(?P<var>VLLM_PORT|VLLM_HOST_IP)\b")
+    r"--(?P<flag>port|host)(?:=|\s+)[\"']?\$[({]?(?P<var>VLLM_PORT|VLLM_HOST_IP)\b[)}]?")
 _PAIRS = {("port", "VLLM_PORT"), ("host", "VLLM_HOST_IP")}
 
 
@@ -38,7 +38,7 @@ def check_container(subject: ContainerSubject) -> Iterator[Hit]:
         if (flag, var) not in _PAIRS:
             continue
         yield Hit(
-            message=(f"the command line passes --{flag} ${var}: {var} is vLLM's internal "
+            message=(f"the command line passes `{match.group(0)}`: {var} is vLLM's internal "
                      f"{'port' if flag == 'port' else 'address'} for distributed communication, "
                      "not the API server's"),
             hint=f"use a fixed --{flag} (e.g. --{flag} {'8000' if flag == 'port' else '0.0.0.0'}) for the API server",

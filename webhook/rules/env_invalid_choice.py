@@ -38,7 +38,7 @@ def check_value(subject: ValueSubject) -> Iterator[Hit]:
                 else f"use one of: {', '.join(choices)}" if choices else "use a value vLLM accepts")
         yield Hit(
             message=(f"{subject.name}={subject.shown()}: {does(subject, var, outcome)}"
-                     f"{reader_note(subject, var)} {subject.target.when_parsed(var.name)} "
+                     f"{reader_note(subject, var)}, {subject.target.when_parsed(var.name)} "
                      f"({subject.target.resolution.reason})"),
             hint=hint,
             variable=subject.name,

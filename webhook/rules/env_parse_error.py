@@ -34,7 +34,7 @@ def check_value(subject: ValueSubject) -> Iterator[Hit]:
             continue
         yield Hit(
             message=(f"{subject.name}={subject.shown()}: {does(subject, var, outcome)}"
-                     f"{reader_note(subject, var)} {subject.target.when_parsed(var.name)}; "
+                     f"{reader_note(subject, var)}, {subject.target.when_parsed(var.name)}; "
                      f"parser: {parser(var)} ({subject.target.resolution.reason})"
                      f"{service_link_note(subject)}"),
             hint=value_advice(subject.target, var),

@@ -73,7 +73,7 @@ def check_value(subject: ValueSubject) -> Iterator[Hit]:
         message=(
             f"{service} injects {subject.name}={subject.raw} into this container; "
             f"{does(subject, var, subject.outcome(var))}"
-            + (f" {subject.target.when_parsed(var.name)}" if subject.outcome(var).error else "")
+            + (f", {subject.target.when_parsed(var.name)}" if subject.outcome(var).error else "")
             + f" ({subject.target.resolution.reason})"
         ),
         hint=("rename that Service to a name that does not start with \"vllm\", set "

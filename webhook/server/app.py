@@ -30,13 +30,15 @@ from webhook.server.admission import (
     ClusterView,
     Decision,
     InvalidReview,
-    Request as Review,
     decide,
     failure,
     is_checked,
     parse_review,
     parse_timeout,
     review_response,
+)
+from webhook.server.admission import (
+    Request as Review,
 )
 from webhook.server.cache import ClusterCache
 from webhook.server.logs import log, log_exception, request_uid
@@ -104,7 +106,7 @@ async def _in_thread(work: Callable[[], T]) -> T:
     def run() -> None:
         try:
             result = context.run(work)
-        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+        except BaseException as exc:
             loop.call_soon_threadsafe(settle, None, exc)
         else:
             loop.call_soon_threadsafe(settle, result, None)
@@ -140,7 +142,7 @@ class _Watched:
             return False
         try:
             self.reload()
-        except Exception as exc:  # noqa: BLE001 - keep serving the old state
+        except Exception as exc:
             if now != self.failed:
                 self.failed = now
                 metrics.reloads.labels(self.what, "failure").inc()
@@ -202,7 +204,7 @@ def create_app(parts: Parts) -> FastAPI:
             log(logging.ERROR, "check did not finish in time", seconds=round(seconds, 3))
             return failure(review, snapshot.policy, f"the check did not finish within {seconds:.1f}s", "timeout",
                            code=504, reason="Timeout")
-        except Exception as exc:  # noqa: BLE001 - a bug must not block the cluster (failure mode)
+        except Exception as exc:
             log_exception("check failed")
             return failure(review, snapshot.policy, f"internal error ({type(exc).__name__})", "internal_error")
 

@@ -183,7 +183,7 @@ class Reflector:
         if response is not None:
             try:
                 response.shutdown()  # interrupts a blocked read (urllib3 >= 2.3)
-            except Exception:  # noqa: BLE001 - older urllib3, or already released
+            except Exception:
                 response.close()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -200,7 +200,7 @@ class Reflector:
             except Expired as exc:
                 log(logging.INFO, "cache watch expired; relisting", resource=self.resource.name, reason=str(exc))
                 version = None
-            except Exception as exc:  # noqa: BLE001 - any failure: report, back off, relist
+            except Exception as exc:
                 if self._stopping.is_set():
                     break
                 self.errors += 1
@@ -308,9 +308,12 @@ class Reflector:
 class ClusterCache:
     """The reflectors and the per-request view of them."""
 
-    def __init__(self, api_client: k8s.ApiClient, *, configmaps: bool = False, workloads: bool = True) -> None:
+    def __init__(self, lister_for: Callable[[Resource], Lister], *, configmaps: bool = False,
+                 workloads: bool = True) -> None:
+        """`lister_for(resource)`: its list function, e.g. `resource.lister(api_client)`."""
+
         def reflector(resource: Resource) -> Reflector:
-            return Reflector(resource, resource.lister(api_client))
+            return Reflector(resource, lister_for(resource))
 
         self.services = reflector(SERVICES)
         self.namespaces = reflector(NAMESPACES)

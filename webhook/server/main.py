@@ -86,8 +86,10 @@ def build_server(args: argparse.Namespace, *, reload_interval: float = 1.0) -> u
     tls = _tls(args)
     api_client = _api_client(args)
     options = policy.current.policy.cache
-    cache = (ClusterCache(api_client, configmaps=options.configmaps, workloads=options.workloads)
-             if api_client is not None else None)
+    cache = None
+    if api_client is not None:
+        cache = ClusterCache(lambda resource: resource.lister(api_client), configmaps=options.configmaps,
+                             workloads=options.workloads)
     app = create_app(Parts(policy=policy, tls=tls, metrics=Metrics(), cache=cache, reload_interval=reload_interval))
     config = uvicorn.Config(
         app, host=args.host, port=args.port, ssl_context_factory=lambda *_: tls.context,

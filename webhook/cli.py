@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("paths", nargs="*", metavar="PATH", help="files or directories (recursive); - reads stdin")
     _report_options(lint)
     lint.add_argument("--namespace", help="namespace of objects that name none (default: config, else 'default')")
+    lint.add_argument("--skip-non-kubernetes", action="store_true",
+                      help="skip YAML/JSON documents that are not Kubernetes objects (values files, CI "
+                      "workflows) instead of reporting manifest-invalid; input without objects is then no error")
 
     explain = commands.add_parser("explain", help="say what vLLM does with NAME=VALUE settings",
                                   description="What vLLM does with each value. NAME without '=' means unset.")

@@ -1,7 +1,7 @@
 """The config file, `.vllm-env-guard.yaml`: defaults, rule severities and ignored paths.
 
 ```yaml
-vllmVersion: "0.9.2"          # default vLLM version when nothing else says
+vllmVersion: "0.9.2"          # vLLM version for every workload, as --vllm-version (the option wins)
 namespace: llm                 # default namespace for objects without one
 rules:
   env-unknown-variable: error  # error | warning | info | off

@@ -85,6 +85,8 @@ def run_lint(args: argparse.Namespace) -> int:
             files.add(document.path)
             if document.obj is not None:
                 items.append(Item(document.obj, document.path))
+            elif document.not_kubernetes and args.skip_non_kubernetes:
+                continue
             elif (invalid := invalid_document(document, settings)) is not None:
                 findings.append(invalid)
     except ManifestError as exc:
@@ -95,5 +97,5 @@ def run_lint(args: argparse.Namespace) -> int:
     emit(report, args.format, args.output)
     if not items:
         print("vllm-env-guard lint: no Kubernetes objects found in the input", file=sys.stderr)
-        return 2
+        return exit_code(report.findings) if args.skip_non_kubernetes else 2
     return exit_code(report.findings)

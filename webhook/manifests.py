@@ -84,6 +84,7 @@ class Document:
     obj: Mapping[str, Any] | None = None
     error: str | None = None
     error_line: int | None = None
+    not_kubernetes: bool = False  # valid YAML/JSON, but not a Kubernetes object
 
 
 class ManifestError(Exception):
@@ -323,13 +324,14 @@ def _what(obj: Any) -> str:
 def _objects(path: str, index: int, line: int, obj: Any) -> Iterator[Document]:
     """The Kubernetes objects of one loaded document: `*List` kinds are expanded into their items."""
     if not isinstance(obj, dict):
-        yield Document(path, index, line, error_line=line, error="not a Kubernetes object: expected a mapping "
+        yield Document(path, index, line, error_line=line, not_kubernetes=True,
+                       error="not a Kubernetes object: expected a mapping "
                                                                  f"with apiVersion and kind, found {_what(obj)}")
         return
     missing = [key for key in ("apiVersion", "kind") if not (isinstance(obj.get(key), str) and obj[key])]
     if missing:
         yield Document(path, index, line,
-                       error=f"not a Kubernetes object: no {' or '.join(missing)}",
+                       error=f"not a Kubernetes object: no {' or '.join(missing)}", not_kubernetes=True,
                        error_line=line_of(obj, missing[0]) or line)
         return
     kind, items = obj["kind"], obj.get("items")

@@ -334,7 +334,10 @@ def test_with_the_server_stopped_ignore_admits_and_fail_rejects(control_plane: C
     try:
         body = {"metadata": {"generateName": "down-", "labels": {label: "true"}}}
         namespace = k8s.CoreV1Api(control_plane.api_client).create_namespace(body).metadata.name
-        attempt = lambda: guard.apply(service("vllm", namespace), "--dry-run=server")
+
+        def attempt() -> subprocess.CompletedProcess[str]:
+            return guard.apply(service("vllm", namespace), "--dry-run=server")
+
         wait_for(lambda: DENIED in attempt().stderr, what="the second webhook")
         assert server.stop() == 0  # graceful SIGTERM
         register(control_plane, name, server.url, label, failure_policy="Ignore")

@@ -12,6 +12,7 @@ from webhook.server.admission import (
     WARNING_LENGTH,
     WARNINGS_BUDGET,
     ClusterView,
+    Decision,
     InvalidReview,
     decide,
     failure,
@@ -35,10 +36,10 @@ def snapshot(**policy: Any) -> Snapshot:
     return replace(base, policy=ServerPolicy(**policy))
 
 
-def run(obj: dict[str, Any] | None, operation: str = "CREATE", view: ClusterView = ClusterView(),
-        snap: Snapshot | None = None, **kwargs: Any):
+def run(obj: dict[str, Any] | None, operation: str = "CREATE", view: ClusterView | None = None,
+        snap: Snapshot | None = None, **kwargs: Any) -> Decision:
     request = parse_review(review(obj, operation, **kwargs))
-    return decide(request, snap or snapshot(), view)
+    return decide(request, snap or snapshot(), view or ClusterView())
 
 
 # --- parsing ----------------------------------------------------------------------------------
@@ -228,8 +229,8 @@ def test_unknown_cluster_state_with_failure_mode_allow_checks_the_object_alone_a
     view = ClusterView(problem="services not listed yet")
     clean = run(pod(), view=view)
     assert clean.allowed
-    assert clean.warnings == ("vllm-env-guard: checked without cluster state (services not listed yet; "
-                              "failureMode: allow)",)
+    note = "vllm-env-guard: checked without cluster state (services not listed yet; failureMode: allow)"
+    assert clean.warnings == (note,)
     assert not run(pod(BAD, OLD_IMAGE), view=view).allowed  # what the object itself shows still counts
 
 

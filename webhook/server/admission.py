@@ -134,9 +134,10 @@ def parse_review(body: Any) -> Request:
     dry_run = request.get("dryRun", False)
     if not isinstance(dry_run, bool) and dry_run is not None:
         raise InvalidReview("request.dryRun must be true or false")
-    kind_name = kind.get("kind") if isinstance(kind.get("kind"), str) else ""
+    kind_name = kind.get("kind")
     return Request(
-        api_version=api_version, uid=uid, operation=operation, kind=kind_name,
+        api_version=api_version, uid=uid, operation=operation,
+        kind=kind_name if isinstance(kind_name, str) else "",
         namespace=_string(request, "namespace"), name=_string(request, "name"),
         obj=_typed(obj, kind) if obj is not None else None, old=_typed(old, kind) if old is not None else None,
         dry_run=bool(dry_run), sub_resource=_string(request, "subResource"),

@@ -106,7 +106,7 @@ async def _in_thread(work: Callable[[], T]) -> T:
     def run() -> None:
         try:
             result = context.run(work)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
             loop.call_soon_threadsafe(settle, None, exc)
         else:
             loop.call_soon_threadsafe(settle, result, None)
@@ -142,7 +142,7 @@ class _Watched:
             return False
         try:
             self.reload()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - keep serving the old state
             if now != self.failed:
                 self.failed = now
                 metrics.reloads.labels(self.what, "failure").inc()
@@ -204,7 +204,7 @@ def create_app(parts: Parts) -> FastAPI:
             log(logging.ERROR, "check did not finish in time", seconds=round(seconds, 3))
             return failure(review, snapshot.policy, f"the check did not finish within {seconds:.1f}s", "timeout",
                            code=504, reason="Timeout")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a bug must not block the cluster (failure mode)
             log_exception("check failed")
             return failure(review, snapshot.policy, f"internal error ({type(exc).__name__})", "internal_error")
 

@@ -59,7 +59,8 @@ def _meta(obj: Obj) -> Mapping[str, Any]:
 
 
 def _slim_service(obj: Obj) -> Obj:
-    spec = obj.get("spec") if isinstance(obj.get("spec"), Mapping) else {}
+    spec = obj.get("spec")
+    spec = spec if isinstance(spec, Mapping) else {}
     return {"apiVersion": "v1", "kind": "Service",
             "metadata": {k: _meta(obj).get(k) for k in ("name", "namespace")},
             "spec": {k: spec[k] for k in ("clusterIP", "ports", "type") if k in spec}}
@@ -183,7 +184,7 @@ class Reflector:
         if response is not None:
             try:
                 response.shutdown()  # interrupts a blocked read (urllib3 >= 2.3)
-            except Exception:
+            except Exception:  # noqa: BLE001 - older urllib3, or already released
                 response.close()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -200,7 +201,7 @@ class Reflector:
             except Expired as exc:
                 log(logging.INFO, "cache watch expired; relisting", resource=self.resource.name, reason=str(exc))
                 version = None
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure: report, back off, relist
                 if self._stopping.is_set():
                     break
                 self.errors += 1

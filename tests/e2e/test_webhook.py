@@ -9,6 +9,7 @@ only matches namespaces carrying the test's label, so other e2e tests are not af
 from __future__ import annotations
 
 import base64
+import json
 import signal
 import socket
 import ssl
@@ -73,10 +74,13 @@ class Server:
     ca: str
     log: Path
 
-    def get(self, path: str) -> tuple[int, str]:
+    def get(self, path: str, body: dict[str, Any] | None = None) -> tuple[int, str]:
+        """GET `path`, or POST `body` as JSON."""
         context = ssl.create_default_context(cafile=self.ca)
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(self.url + path, context=context, timeout=5) as response:
+            with urllib.request.urlopen(request, context=context, timeout=5) as response:
                 return response.status, response.read().decode()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode()
@@ -89,7 +93,7 @@ class Server:
         return self.proc.wait(30)
 
 
-def start_server(cp: ControlPlane, tmp: Path, kubeconfig: str, config: str) -> Server:
+def start_server(cp: ControlPlane, tmp: Path, kubeconfig: str, config: str, ready: bool = True) -> Server:
     cert, key = cp.make_serving_cert(f"vllm-env-guard-{tmp.name}")
     config_path = tmp / "config.yaml"
     config_path.write_text(config)
@@ -100,8 +104,9 @@ def start_server(cp: ControlPlane, tmp: Path, kubeconfig: str, config: str) -> S
     with log.open("wb") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
     server = Server(proc, f"https://127.0.0.1:{port}", cp.ca_cert_path, log)
+    expected = 200 if ready else 503
     try:
-        wait_for(lambda: server.proc.poll() is not None or server.get("/readyz")[0] == 200, what="/readyz")
+        wait_for(lambda: server.proc.poll() is not None or server.get("/readyz")[0] == expected, what="/readyz")
     except BaseException:
         server.stop()
         raise
@@ -229,6 +234,8 @@ def test_a_service_named_vllm_is_denied_on_server_side_dry_run(guard: Guard) -> 
     assert status == 200
     assert 'vllm_env_guard_admission_requests_total{allowed="false",dry_run="true",kind="Service",operation="CREATE"}' \
            in metrics
+    assert 'vllm_env_guard_cache_synced{resource="services"} 1.0' in metrics
+    assert 'vllm_env_guard_cache_age_seconds{resource="services"}' in metrics
 
 
 def test_a_deployment_with_a_bad_value_is_denied(guard: Guard) -> None:
@@ -301,6 +308,29 @@ def test_configmap_values_are_checked_and_the_ignore_annotation_applies(guard: G
     ignored = guard.apply(service("vllm", namespace, {"vllm-env-guard.io/ignore": "service-link-collision"}))
     assert ignored.returncode == 0, ignored.stderr
     assert "Warning: [service-link-prefix]" in ignored.stderr
+
+
+def test_without_rbac_the_server_is_not_ready_and_the_failure_mode_applies(control_plane: ControlPlane,
+                                                                         tmp_path: Path) -> None:
+    kubeconfig = control_plane.make_user("nobody")
+    server = start_server(control_plane, tmp_path, kubeconfig, "server: {}\n", ready=False)
+    try:
+        status, body = server.get("/readyz")
+        assert status == 503
+        assert json.loads(body)["reasons"][0].startswith("cluster cache not synced: services, namespaces, ")
+        review = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+            "uid": "u-1", "kind": {"group": "", "version": "v1", "kind": "Pod"}, "operation": "CREATE",
+            "namespace": "llm", "name": "p", "object": pod("p", "llm")}}
+        started = time.monotonic()
+        status, body = server.get("/validate?timeout=5s", review)
+        assert status == 200 and time.monotonic() - started < 3  # waited at most the 1 s lookup budget
+        response = json.loads(body)["response"]
+        assert response["allowed"] is True
+        assert response["warnings"][0].startswith(
+            "vllm-env-guard: checked without cluster state (namespaces not listed yet (HTTP 403 Forbidden)")
+        assert server.stop() == 0
+    finally:
+        server.stop()
 
 
 def test_a_watch_expired_by_compaction_is_detected_and_relisted(assets_dir: str) -> None:

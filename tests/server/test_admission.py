@@ -23,7 +23,8 @@ from webhook.server.admission import (
     sanitize,
     warning_text,
 )
-from webhook.server.policy import ServerPolicy, Snapshot, read_snapshot
+from webhook.config import ConfigError
+from webhook.server.policy import CacheOptions, ServerPolicy, Snapshot, parse_policy, read_snapshot
 
 from .conftest import OLD_IMAGE, pod, review, service, workload
 
@@ -78,8 +79,8 @@ def test_delete_needs_no_object_and_kind_comes_from_the_request() -> None:
 
 
 @pytest.mark.parametrize(("text", "seconds"), [
-    ("10s", 10.0), ("5s", 5.0), ("1m30s", 90.0), ("500ms", 0.5), ("1.5s", 1.5), (None, 10.0), ("", 10.0),
-    ("ten", 10.0), ("10", 10.0), ("0s", 10.0), ("10s ", 10.0),
+    ("10s", 10.0), ("5s", 5.0), ("1m5s", 30.0), ("20s500ms", 20.5), ("500ms", 0.5), ("1.5s", 1.5), (None, 10.0), ("", 10.0),
+    ("ten", 10.0), ("10", 10.0), ("0s", 10.0), ("10s ", 10.0), ("1h", 30.0),
 ])
 def test_timeout_query_parameter(text: str | None, seconds: float) -> None:
     assert parse_timeout(text) == seconds
@@ -230,7 +231,7 @@ def test_unknown_cluster_state_with_failure_mode_allow_checks_the_object_alone_a
     clean = run(pod(), view=view)
     assert clean.allowed
     note = "vllm-env-guard: checked without cluster state (services not listed yet; failureMode: allow)"
-    assert clean.warnings == (note,)
+    assert clean.warnings == (note,) and clean.failure == "cache_unavailable"
     assert not run(pod(BAD, OLD_IMAGE), view=view).allowed  # what the object itself shows still counts
 
 
@@ -296,3 +297,33 @@ def test_warnings_stay_within_the_budget_and_count_what_was_left_out() -> None:
     assert kept[:-1] == tuple(shortened[:WARNING_LENGTH - 1] + "…" for shortened in texts[:len(kept) - 1])
     assert kept[-1] == f"vllm-env-guard: {60 - (len(kept) - 1)} more warnings not shown; run vllm-env-guard lint for all"
     assert len(kept) > 30
+
+
+# --- the server section of the config file ----------------------------------------------------
+
+
+def test_the_server_section_with_every_setting() -> None:
+    policy = parse_policy({"mode": "warn", "namespaceLabel": "", "failureMode": "deny", "updates": "enforce",
+                           "maxBodyBytes": 1 << 20, "lookupBudgetSeconds": 0.5,
+                           "cache": {"configMaps": True, "workloads": False}})
+    assert policy == ServerPolicy(mode="warn", namespace_label=None, failure_mode="deny", updates="enforce",
+                                  max_body_bytes=1 << 20, lookup_budget=0.5,
+                                  cache=CacheOptions(configmaps=True, workloads=False))
+    assert parse_policy({}) == ServerPolicy()
+
+
+def test_every_problem_in_the_server_section_is_reported() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_policy({"mode": "deny", "namespaceLabel": "Bad Label", "maxBodyBytes": 10, "lookupBudgetSeconds": True,
+                      "cache": {"x": 1, "workloads": "yes"}, "extra": 1}, "c.yaml")
+    assert caught.value.problems == [
+        "c.yaml:1: server.extra: unknown setting (known: mode, namespaceLabel, failureMode, updates, maxBodyBytes, "
+        "lookupBudgetSeconds, cache)",
+        'c.yaml:1: server.namespaceLabel: expected a label key such as vllm-env-guard.io/mode, or "" to disable, '
+        "found 'Bad Label'",
+        "c.yaml:1: server.maxBodyBytes: expected a byte count from 1024 to 67108864, found 10",
+        "c.yaml:1: server.lookupBudgetSeconds: expected seconds, more than 0 and at most 10, found True",
+        "c.yaml:1: server.cache.x: unknown setting (known: configMaps, workloads)",
+        "c.yaml:1: server.cache.workloads: expected true or false, found 'yes'",
+        "c.yaml:1: server.mode: expected enforce or warn, found 'deny'",
+    ]

@@ -32,6 +32,7 @@ WARNING_LENGTH = 120  # API docs: "Limit warnings to 120 characters if possible"
 WARNINGS_BUDGET = 4096  # runes; past it the API server truncates every warning, then drops them
 ERRORS_SHOWN = 10
 DEFAULT_TIMEOUT = 10.0  # seconds; the API server's default timeoutSeconds
+MAX_TIMEOUT = 30.0  # the largest timeoutSeconds a webhook configuration accepts
 
 
 class InvalidReview(ValueError):
@@ -88,7 +89,7 @@ class Decision:
     warnings: tuple[str, ...] = ()
     findings: tuple[Finding, ...] = ()
     mode: str = ""
-    failure: str | None = None  # the failure mode's trigger: cache_unavailable, internal_error, timeout
+    failure: str | None = None  # why the failure mode applied: cache_unavailable, internal_error, timeout
 
 
 # --- parsing ----------------------------------------------------------------------------------
@@ -157,15 +158,15 @@ _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "
 
 
 def parse_timeout(text: str | None) -> float:
-    """The `?timeout=` query parameter (a Go duration such as `10s` or `1m30s`) in seconds;
-    the API server's default when absent or unreadable."""
+    """The `?timeout=` query parameter (a Go duration such as `10s` or `1m30s`) in seconds, at
+    most 30; the API server's default when absent or unreadable."""
     if not text:
         return DEFAULT_TIMEOUT
     parts = _DURATION_PART.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
         return DEFAULT_TIMEOUT
     seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
-    return seconds if seconds > 0 else DEFAULT_TIMEOUT
+    return min(seconds, MAX_TIMEOUT) if seconds > 0 else DEFAULT_TIMEOUT
 
 
 # --- deciding ---------------------------------------------------------------------------------
@@ -234,10 +235,12 @@ def decide(request: Request, snapshot: Snapshot, view: ClusterView) -> Decision:
             errors.append(f)
     warnings = fit_warnings([*notes, *demoted,
                              *(warning_text(f) for f in findings if f.severity is Severity.WARNING)])
+    degraded = "cache_unavailable" if view.problem else None
     if errors:
         return Decision(allowed=False, note="errors found", message=denial_message(request, errors),
-                        warnings=warnings, findings=tuple(findings), mode=mode)
-    return Decision(allowed=True, note="checked", warnings=warnings, findings=tuple(findings), mode=mode)
+                        warnings=warnings, findings=tuple(findings), mode=mode, failure=degraded)
+    return Decision(allowed=True, note="checked", warnings=warnings, findings=tuple(findings), mode=mode,
+                    failure=degraded)
 
 
 def failure(request: Request, policy: ServerPolicy, why: str, trigger: str, *,

@@ -265,7 +265,7 @@ class Reflector:
             if exc.status == 410:
                 raise Expired(_describe(exc)) from None
             raise
-        self._response = response
+        self._response = response  # from now on stop() can interrupt it
         try:
             for event in self._events(response):
                 version = self._apply(event) or version
@@ -277,6 +277,8 @@ class Reflector:
         return version
 
     def _events(self, response: Any) -> Iterator[Mapping[str, Any]]:
+        if self._stopping.is_set():  # stop() came before the stream could be interrupted
+            return
         for line in iter_resp_lines(response):
             if self._stopping.is_set():
                 return
@@ -327,9 +329,13 @@ class ClusterCache:
         for r in self.reflectors:
             r.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """Interrupt every reflector at once, then wait for them (at most `timeout` in all)."""
         for r in self.reflectors:
-            r.stop()
+            r.stop(timeout=0)
+        deadline = time.monotonic() + timeout
+        for r in self.reflectors:
+            r.stop(timeout=max(0.0, deadline - time.monotonic()))
 
     @property
     def synced(self) -> bool:
@@ -352,7 +358,7 @@ class ClusterCache:
         problems = []
         for r in needed:
             if not r.synced.wait(max(0.0, deadline - time.monotonic())):
-                problems.append(f"{r.resource.name} not listed yet")
+                problems.append(f"{r.resource.name} not listed yet" + (f" ({r.error})" if r.error else ""))
             elif r.error:
                 problems.append(f"{r.resource.name}: {r.error}")
         namespace_obj = self.namespaces.get("", namespace)

@@ -22,6 +22,7 @@ previous policy stays in force.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -39,6 +40,8 @@ FAILURE_MODES = ("allow", "deny")
 UPDATE_MODES = ("warn", "enforce")
 DEFAULT_NAMESPACE_LABEL = "vllm-env-guard.io/mode"
 MAX_BODY_CEILING = 64 * 1024 * 1024
+_LABEL_KEY = re.compile(r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+                        r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,6 @@ class Snapshot:
 
     policy: ServerPolicy
     settings: Settings
-    config: Config
 
 
 class _Reader:
@@ -94,8 +96,10 @@ class _Reader:
 
     def get(self, mapping: Mapping[str, Any], key: str, default: Any, check: Callable[[Any], bool],
             expected: str, prefix: str = "server.") -> Any:
-        value = mapping.get(key, default)
-        if value is default or check(value):
+        if key not in mapping:
+            return default
+        value = mapping[key]
+        if check(value):
             return value
         self.problem(mapping, key, prefix, f"expected {expected}, found {value!r}")
         return default
@@ -116,7 +120,8 @@ def parse_policy(raw: Mapping[str, Any], where: str = "config") -> ServerPolicy:
     reader.keys(raw, ("mode", "namespaceLabel", "failureMode", "updates", "maxBodyBytes",
                       "lookupBudgetSeconds", "cache"), "server.")
     label = reader.get(raw, "namespaceLabel", default.namespace_label,
-                       lambda v: isinstance(v, str) and len(v) <= 317, "a label key, or \"\" to disable")
+                       lambda v: isinstance(v, str) and (not v or bool(_LABEL_KEY.fullmatch(v))),
+                       'a label key such as vllm-env-guard.io/mode, or "" to disable')
     body = reader.get(raw, "maxBodyBytes", default.max_body_bytes,
                       lambda v: type(v) is int and 1024 <= v <= MAX_BODY_CEILING,
                       f"a byte count from 1024 to {MAX_BODY_CEILING}")
@@ -149,7 +154,7 @@ def read_snapshot(path: str | None) -> Snapshot:
     settings = Settings(vllm_version=config.vllm_version,
                         version_source=f"vllmVersion in {config.path}",
                         severities=config.rules)
-    return Snapshot(policy, settings, config)
+    return Snapshot(policy, settings)
 
 
 class PolicyStore:

@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="make a throwaway CA and localhost certificate; no cluster unless --kubeconfig is given")
     serve.add_argument("--dev-dir", help="where --dev keeps its CA and certificate (default ~/.cache/vllm-env-guard/dev-certs)")
     serve.add_argument("--config", help="config file (reloaded when it changes)")
-    serve.add_argument("--kubeconfig", help="cluster access for the Service cache (default: in-cluster)")
+    serve.add_argument("--kubeconfig", help="cluster access for the Service cache (default: in-cluster, else $KUBECONFIG or ~/.kube/config)")
     serve.add_argument("--no-cluster", action="store_true", help="do not watch the cluster (no live Service awareness)")
 
     registry = commands.add_parser("registry", help="the bundled vLLM variable registries")

@@ -48,7 +48,7 @@ def invalid_document(document: Document, settings: Settings) -> Finding | None:
 
 def visible(findings: Iterable[Finding], show_info: bool) -> list[Finding]:
     kept = [f for f in findings if show_info or f.severity is not Severity.INFO]
-    return sorted(kept, key=lambda f: (f.file or "", f.line or 0, -f.severity.rank, f.rule))
+    return sorted(kept, key=lambda f: (f.file or "", f.line or 0, str(f.object or ""), -f.severity.rank, f.rule))
 
 
 def exit_code(findings: Sequence[Finding]) -> int:

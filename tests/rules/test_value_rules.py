@@ -134,3 +134,13 @@ def test_version_annotation_and_option(lint: Lint) -> None:
 def test_value_rules_apply_to_non_vllm_containers_setting_vllm_variables(lint: Lint) -> None:
     text = deployment(env("VLLM_USE_V1", "true"), image="python:3.12").replace("name: vllm\n", "name: job\n")
     assert [f.rule for f in lint(text, vllm_version="0.8.1")] == ["env-parse-error"]
+
+
+@pytest.mark.parametrize(("name", "credential"), [
+    ("HF_TOKEN", True), ("TOS_SECRET_KEY", True), ("MY_DB_PASSWORD", True), ("S3_ACCESS_KEY_ID", True),
+    ("AIBRIX_KV_CACHE_OL_TOKEN_VALIDATION_ENABLED", False), ("VLLM_MAX_TOKENS", False),
+    ("VLLM_SECRET_SAUCE_ENABLED", False)])
+def test_credential_names(name: str, credential: bool) -> None:
+    from webhook.detect import is_credential
+
+    assert is_credential(name) is credential

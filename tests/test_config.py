@@ -21,7 +21,6 @@ def write(directory, text: str, name: str = CONFIG_FILE) -> str:
 def test_no_config_file_gives_defaults(tmp_path) -> None:
     config = load_config(None, cwd=str(tmp_path), known_rules=RULES)
     assert config == Config()
-    assert config.severity_for("env-parse-error", Severity.ERROR) is Severity.ERROR
 
 
 def test_config_file_in_the_current_directory(tmp_path) -> None:
@@ -48,9 +47,9 @@ def test_config_file_in_the_current_directory(tmp_path) -> None:
         server={"mode": "enforce", "failurePolicy": {"anything": ["goes"]}},
         path=path,
     )
-    assert config.severity_for("env-unknown-variable", Severity.WARNING) is Severity.ERROR
-    assert config.severity_for("service-link-prefix", Severity.WARNING) is None
-    assert config.severity_for("env-silent-coercion", Severity.WARNING) is Severity.WARNING
+    assert config.rules["env-unknown-variable"] is Severity.ERROR
+    assert config.rules["service-link-prefix"] is None
+    assert "env-silent-coercion" not in config.rules
 
 
 def test_explicit_path_wins_and_must_exist(tmp_path) -> None:

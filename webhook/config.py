@@ -52,10 +52,6 @@ class Config:
     server: Mapping[str, Any] = field(default_factory=dict)  # raw; the server validates it
     path: str | None = None  # the file it was read from
 
-    def severity_for(self, rule_id: str, default: Severity) -> Severity | None:
-        """The configured severity of a rule, `default` when unset, None when turned off."""
-        return self.rules.get(rule_id, default)
-
 
 def _suggest(word: str, choices: Collection[str]) -> str:
     """' (did you mean X?)' when one of `choices` is close to `word`, else ''."""

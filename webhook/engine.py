@@ -20,7 +20,7 @@ from webhook.kube import (
     Environment, ServiceLinkEnv, Source, effective_environment, make_env_variable_name, pod_spec_sites,
     service_env, service_link_env,
 )
-from webhook.kube.workloads import containers, service_links_enabled
+from webhook.kube.workloads import ContainerSite, PodSpecSite, containers, service_links_enabled
 from webhook.manifests import line_of
 from webhook.registry import bundled_versions, load_registry, resolve
 from webhook.registry.store import ever_read
@@ -204,48 +204,37 @@ class _Run:
     # --- workloads -------------------------------------------------------------------------
 
     def workload(self, item: Item) -> list[Finding]:
-        obj = item.obj
-        namespace = namespace_of(obj, self.settings.namespace)
+        namespace = namespace_of(item.obj, self.settings.namespace)
+        return [finding for site in pod_spec_sites(item.obj) for where in containers(site)
+                for finding in self._container(item, namespace, site, where)]
+
+    def _container(self, item: Item, namespace: str, site: PodSpecSite, where: ContainerSite) -> list[Finding]:
+        obj, container, name = item.obj, where.container, where.name
         ref = object_ref(obj, namespace)
-        name_line = line_of(_metadata(obj), "name") or line_of(obj)
-        findings: list[Finding] = []
-        for site in pod_spec_sites(obj):
-            ignored = ignored_rules(_metadata(obj), site.template_metadata)
-            for where in containers(site):
-                container = where.container
-                name = where.name
-                arguments = command_line(container)
-                vllm = runs_vllm(container, site.template_metadata)
-                image = container.get("image") if vllm and isinstance(container.get("image"), str) else None
-                target = self.target(obj, site.template_metadata, image, arguments)
-                env = effective_environment(
-                    container, site.spec, namespace,
-                    self.inventory.links(namespace, service_links_enabled(site.spec)),
-                    self.inventory.lookup("ConfigMap", namespace),
-                    self.inventory.lookup("Secret", namespace),
-                )
-                label = f"{ref} (container {name})"
-                if vllm:
-                    self.vllm_containers.setdefault(namespace, []).append(_VllmContainer(
-                        label, namespace, service_links_enabled(site.spec), frozenset(env.defined), target))
-
-                def report(rule: Rule, hit: Hit, at: Mapping[str, Any] | None) -> None:
-                    line = line_of(at) or line_of(container) or name_line
-                    found = self._finding(rule, hit, item, ref, ignored, line, name, target.version)
-                    if found is not None:
-                        findings.append(found)
-
-                subject = ContainerSubject(name, container, arguments, target, vllm)
-                for rule, check in hooks("check_container"):
-                    for hit in check(subject):  # type: ignore[operator]
-                        report(rule, hit, None)
-                names = [n for n in env.defined if _interesting(n, target)] + [
-                    n for n in self.interesting_links(env.links, target) if n not in env.defined]
-                for value in _value_subjects(env, names, target, vllm):
-                    for rule, check in hooks("check_value"):
-                        for hit in check(value):  # type: ignore[operator]
-                            report(rule, hit, value.at)
-        return findings
+        arguments = command_line(container)
+        vllm = runs_vllm(container, site.template_metadata)
+        image = container.get("image") if vllm and isinstance(container.get("image"), str) else None
+        target = self.target(obj, site.template_metadata, image, arguments)
+        links_on = service_links_enabled(site.spec)
+        env = effective_environment(
+            container, site.spec, namespace, self.inventory.links(namespace, links_on),
+            self.inventory.lookup("ConfigMap", namespace), self.inventory.lookup("Secret", namespace),
+        )
+        if vllm:
+            self.vllm_containers.setdefault(namespace, []).append(_VllmContainer(
+                f"{ref} (container {name})", namespace, links_on, frozenset(env.defined), target))
+        subject = ContainerSubject(name, container, arguments, target, vllm)
+        hits = [(rule, hit, None) for rule, check in hooks("check_container")
+                for hit in check(subject)]  # type: ignore[operator]
+        names = [n for n in env.defined if _interesting(n, target)] + [
+            n for n in self.interesting_links(env.links, target) if n not in env.defined]
+        hits += [(rule, hit, value.at) for value in _value_subjects(env, names, target, vllm)
+                 for rule, check in hooks("check_value") for hit in check(value)]  # type: ignore[operator]
+        ignored = ignored_rules(_metadata(obj), site.template_metadata)
+        fallback = line_of(container) or line_of(_metadata(obj), "name") or line_of(obj)
+        findings = (self._finding(rule, hit, item, ref, ignored, line_of(at) or fallback, name, target.version)
+                    for rule, hit, at in hits)
+        return [f for f in findings if f is not None]
 
     def interesting_links(self, links: Mapping[str, Any], target: Target) -> list[str]:
         """The service-link names rules look at (computed once per namespace and release)."""

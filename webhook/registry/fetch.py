@@ -67,13 +67,6 @@ def list_releases(index: str = DEFAULT_INDEX) -> list[str]:
     ]
 
 
-def fetch_envs_source(version: str, index: str = DEFAULT_INDEX) -> str:
-    """vllm/envs.py of release `version`, from the cache or from PyPI."""
-    source = fetch_sources(version, index)[ENVS_MEMBER]
-    assert source is not None
-    return source
-
-
 def fetch_sources(version: str, index: str = DEFAULT_INDEX) -> dict[str, str | None]:
     """The source files the importer reads from release `version` (None: not in that release).
 

@@ -38,7 +38,7 @@ def test_text_output_names_parser_and_fix(capsys: pytest.CaptureFixture[str]) ->
     out = capsys.readouterr().out
     assert "parser: bool(int(os.getenv('VLLM_USE_V1', '1')))" in out
     assert 'hint: use "1" to turn it on and "0" to turn it off' in out
-    assert 'as a Service named "vllm" injects' in out
+    assert 'service-link value (a Service named "vllm" injects VLLM_PORT)' in out
 
 
 def test_unset_and_credentials(capsys: pytest.CaptureFixture[str]) -> None:

@@ -72,5 +72,5 @@ def service_link_note(subject: ValueSubject) -> str:
     if not raw.startswith(("tcp://", "udp://", "sctp://")):
         return ""
     names = services_that_produce(subject.name)
-    return (f"; this looks like a Kubernetes service-link value, as a Service named "
-            f'"{names[0]}" injects' if names else "; this looks like a Kubernetes service-link value")
+    where = f' (a Service named "{names[0]}" injects {subject.name})' if names else ""
+    return f"; this looks like a Kubernetes service-link value{where}"

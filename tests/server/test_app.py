@@ -177,7 +177,7 @@ def test_an_engine_crash_is_answered_by_the_failure_mode(running: RunningServer,
     denied = wait_until(lambda: (r := answer(running, review(service())))["allowed"] is False and r)
     assert denied["status"]["code"] == 500 and denied["status"]["reason"] == "InternalError"
     assert metric(running, 'vllm_env_guard_admission_failures_total{allowed="true",reason="internal_error"}') >= 1
-    assert metric(running, 'vllm_env_guard_admission_failures_total{allowed="false",reason="internal_error"}') == 1
+    assert metric(running, 'vllm_env_guard_admission_failures_total{allowed="false",reason="internal_error"}') >= 1
 
 
 def test_a_stuck_engine_is_answered_before_the_api_server_times_out(running: RunningServer,
@@ -192,14 +192,14 @@ def test_a_stuck_engine_is_answered_before_the_api_server_times_out(running: Run
     try:
         started = time.monotonic()
         with running.client() as client:
-            raw = client.post("/validate?timeout=1s", json=review(service()))
+            raw = client.post("/validate?timeout=3s", json=review(service()))
         elapsed = time.monotonic() - started
     finally:
         release.set()
-    assert raw.status_code == 200 and elapsed < 1.0
+    assert raw.status_code == 200 and elapsed < 3.0  # answered before the API server gives up
     body = raw.json()["response"]
     assert body["allowed"] is True
-    note = "vllm-env-guard: admitted unchecked (failureMode: allow): the check did not finish within 0.8s"
+    note = "vllm-env-guard: admitted unchecked (failureMode: allow): the check did not finish within 2.4s"
     assert body["warnings"] == [note]
 
 

@@ -19,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from kubernetes import client as k8s
 from webhook.server.cache import SERVICES, Expired, Reflector
 
 from .controlplane import ControlPlane
+from tests.support import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -52,17 +53,6 @@ RULES = [
      "resources": ["deployments", "statefulsets", "daemonsets", "replicasets"]},
     {"apiGroups": ["batch"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["jobs", "cronjobs"]},
 ]
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not met within {timeout:.0f}s")
-        time.sleep(0.1)
 
 
 @dataclass
@@ -106,7 +96,7 @@ def start_server(cp: ControlPlane, tmp: Path, kubeconfig: str, config: str, read
     server = Server(proc, f"https://127.0.0.1:{port}", cp.ca_cert_path, log)
     expected = 200 if ready else 503
     try:
-        wait_for(lambda: server.proc.poll() is not None or server.get("/readyz")[0] == expected, what="/readyz")
+        wait_until(lambda: server.proc.poll() is not None or server.get("/readyz")[0] == expected, what="/readyz")
     except BaseException:
         server.stop()
         raise
@@ -184,7 +174,7 @@ def guard(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory)
     register(control_plane, "vllm-env-guard-e2e", server.url, label)
     guard = Guard(control_plane, server, label)
     probe = guard.namespace()
-    wait_for(lambda: "denied the request" in guard.apply(service("vllm", probe), "--dry-run=server").stderr,
+    wait_until(lambda: "denied the request" in guard.apply(service("vllm", probe), "--dry-run=server").stderr,
              what="the webhook configuration to take effect")
     yield guard
     control_plane.kubectl("delete", "validatingwebhookconfiguration", "vllm-env-guard-e2e", "--ignore-not-found")
@@ -262,7 +252,7 @@ def test_a_pod_is_denied_where_a_colliding_service_exists(guard: Guard) -> None:
     assert created.returncode == 0, created.stderr
     assert "Warning: [service-link-collision, error, warn mode] VLLM_PORT: Service \"vllm\"" in created.stderr
     guard.label_namespace(namespace, "enforce")
-    denied = wait_for(lambda: (r := guard.apply(pod("p", namespace))).returncode != 0 and r,
+    denied = wait_until(lambda: (r := guard.apply(pod("p", namespace))).returncode != 0 and r,
                       what="the cache to see the namespace label")
     assert f"{DENIED}Pod {namespace}/p would break vLLM (1 error):" in denied.stderr
     assert f"- [service-link-collision] container vllm: Service {namespace}/vllm injects VLLM_PORT=tcp://" \
@@ -275,7 +265,7 @@ def test_a_pod_is_denied_where_a_colliding_service_exists(guard: Guard) -> None:
 def test_a_colliding_service_is_denied_with_the_workloads_it_would_break(guard: Guard) -> None:
     namespace = guard.namespace()
     assert guard.apply(deployment("llm", namespace)).returncode == 0
-    denied = wait_for(lambda: "it breaks" in (r := guard.apply(service("vllm", namespace), "--dry-run=server")).stderr
+    denied = wait_until(lambda: "it breaks" in (r := guard.apply(service("vllm", namespace), "--dry-run=server")).stderr
                       and r, what="the cache to see the Deployment")
     assert f"it breaks Deployment {namespace}/llm (container vllm)" in denied.stderr
 
@@ -284,7 +274,7 @@ def test_updates_keep_old_errors_as_warnings_and_deny_new_ones(guard: Guard) -> 
     namespace = guard.namespace(mode="warn")
     assert guard.apply(deployment("llm", namespace, {"VLLM_USE_V1": "true"})).returncode == 0
     guard.label_namespace(namespace, "enforce")
-    wait_for(lambda: guard.apply(deployment("other", namespace, {"VLLM_USE_V1": "true"}),
+    wait_until(lambda: guard.apply(deployment("other", namespace, {"VLLM_USE_V1": "true"}),
                                  "--dry-run=server").returncode != 0, what="the cache to see the label")
     scaled = guard.apply(deployment("llm", namespace, {"VLLM_USE_V1": "true"}, replicas=2))
     assert scaled.returncode == 0, scaled.stderr
@@ -301,7 +291,7 @@ def test_configmap_values_are_checked_and_the_ignore_annotation_applies(guard: G
     configmap = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "vllm-env", "namespace": namespace},
                  "data": {"VLLM_USE_V1": "true"}}
     assert guard.apply(configmap).returncode == 0
-    denied = wait_for(lambda: (r := guard.apply(deployment("llm", namespace, env_from="vllm-env"),
+    denied = wait_until(lambda: (r := guard.apply(deployment("llm", namespace, env_from="vllm-env"),
                                                 "--dry-run=server")).returncode != 0 and r,
                       what="the cache to see the ConfigMap")
     assert "[env-parse-error]" in denied.stderr
@@ -349,7 +339,7 @@ def test_a_watch_expired_by_compaction_is_detected_and_relisted(assets_dir: str)
         reflector.start()  # and the running loop keeps up from the new list
         core.create_namespaced_service("default", {"metadata": {"name": "vllm-dp-master"},
                                                    "spec": {"ports": [{"port": 80}]}})
-        wait_for(lambda: reflector.get("default", "vllm-dp-master") is not None, what="the watch event")
+        wait_until(lambda: reflector.get("default", "vllm-dp-master") is not None, what="the watch event")
         stopping = time.monotonic()
         reflector.stop()
         assert time.monotonic() - stopping < 2  # stop() interrupts the blocked watch
@@ -368,13 +358,13 @@ def test_with_the_server_stopped_ignore_admits_and_fail_rejects(control_plane: C
         def attempt() -> subprocess.CompletedProcess[str]:
             return guard.apply(service("vllm", namespace), "--dry-run=server")
 
-        wait_for(lambda: DENIED in attempt().stderr, what="the second webhook")
+        wait_until(lambda: DENIED in attempt().stderr, what="the second webhook")
         assert server.stop() == 0  # graceful SIGTERM
         register(control_plane, name, server.url, label, failure_policy="Ignore")
-        admitted = wait_for(lambda: (r := attempt()).returncode == 0 and r, what="failurePolicy Ignore")
+        admitted = wait_until(lambda: (r := attempt()).returncode == 0 and r, what="failurePolicy Ignore")
         assert "service/vllm created (server dry run)" in admitted.stdout
         register(control_plane, name, server.url, label, failure_policy="Fail")
-        rejected = wait_for(lambda: (r := attempt()).returncode != 0 and r, what="failurePolicy Fail")
+        rejected = wait_until(lambda: (r := attempt()).returncode != 0 and r, what="failurePolicy Fail")
         assert f'failed calling webhook "{WEBHOOK}"' in rejected.stderr
         assert "connection refused" in rejected.stderr
     finally:

@@ -19,6 +19,7 @@ import uvicorn
 from webhook.cli import build_parser
 from webhook.server.main import build_server
 from webhook.server.tls import DevCertificates
+from tests.support import wait_until  # noqa: F401 - shared with the server tests
 
 _uids = itertools.count(1)
 
@@ -151,15 +152,3 @@ def running(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[Runn
         yield server
     finally:
         server.stop()
-
-
-def wait_until(condition: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(interval)
-

@@ -26,14 +26,11 @@ RULE = Rule(
 
 
 def check_value(subject: ValueSubject) -> Iterator[Hit]:
-    if subject.from_service_link or subject.raw is None:
-        return
-    for var in subject.readers():
-        outcome = subject.outcome(var)
+    for var, outcome in subject.explicit_outcomes():
         if outcome.error is None or not var.kind.startswith("choice"):
             continue
         choices = list(var.choices or ())
-        near = [c for c in choices if c.lower() == subject.raw.strip().lower()]
+        near = [c for c in choices if c.lower() == (subject.raw or "").strip().lower()]
         hint = (f'did you mean "{near[0]}"? the choices are case-sensitive' if near and var.case_sensitive
                 else f"use one of: {', '.join(choices)}" if choices else "use a value vLLM accepts")
         yield Hit(

@@ -26,10 +26,7 @@ RULE = Rule(
 
 
 def check_value(subject: ValueSubject) -> Iterator[Hit]:
-    if subject.from_service_link or subject.raw is None:
-        return
-    for var in subject.readers():
-        outcome = subject.outcome(var)
+    for var, outcome in subject.explicit_outcomes():
         if outcome.error is None or var.kind.startswith("choice"):
             continue
         yield Hit(

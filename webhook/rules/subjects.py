@@ -8,7 +8,7 @@ line and version.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,6 +96,14 @@ class ValueSubject:
 
     def readers(self) -> list[Variable]:
         return self.target.readers(self.name)
+
+    def explicit_outcomes(self) -> Iterator[tuple[Variable, Outcome]]:
+        """(getter, outcome) for each getter reading this value, when the container sets it
+        itself with a known value (service-link values are the collision rules' business)."""
+        if self.from_service_link or self.raw is None:
+            return
+        for var in self.readers():
+            yield var, self.outcome(var)
 
     def shown(self) -> str:
         """The value as messages may show it: credentials and Secret values are never echoed."""

@@ -223,7 +223,7 @@ class _Run:
         if vllm:
             self.vllm_containers.setdefault(namespace, []).append(_VllmContainer(
                 f"{ref} (container {name})", namespace, links_on, frozenset(env.defined), target))
-        subject = ContainerSubject(name, container, arguments, target, vllm)
+        subject = ContainerSubject(name, container, arguments, target, vllm, env.opaque)
         hits = [(rule, hit, None) for rule, check in hooks("check_container")
                 for hit in check(subject)]  # type: ignore[operator]
         names = [n for n in env.defined if _interesting(n, target)] + [

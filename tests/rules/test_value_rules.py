@@ -144,3 +144,12 @@ def test_credential_names(name: str, credential: bool) -> None:
     from webhook.detect import is_credential
 
     assert is_credential(name) is credential
+
+
+def test_unavailable_env_from_source_is_info(lint: Lint) -> None:
+    text = deployment(image=V081).replace("        env:\n", "        envFrom:\n        - configMapRef: {name: settings}\n")
+    finding = lint(text, rule="env-unverified-source")[0]
+    assert str(finding.severity) == "info" and "ConfigMap settings" in finding.message
+    assert finding.line == 17
+    other_prefix = text.replace("- configMapRef", "- prefix: APP_\n          configMapRef")
+    assert lint(other_prefix, rule="env-unverified-source") == []

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from webhook.findings import Severity
 from webhook.rules.base import Rule
-from webhook.rules.subjects import Hit, ValueSubject
+from webhook.rules.subjects import ContainerSubject, Hit, ValueSubject
 
 RULE = Rule(
     id="env-unverified-source",
@@ -38,3 +38,17 @@ def check_value(subject: ValueSubject) -> Iterator[Hit]:
         hint="lint the referenced object together with the workload, or use `vllm-env-guard audit`",
         variable=subject.name,
     )
+
+
+def check_container(subject: ContainerSubject) -> Iterator[Hit]:
+    """envFrom sources that are not available may set any VLLM_* variable of a vLLM container."""
+    if not subject.vllm_container:
+        return
+    for source in subject.opaque:
+        if "VLLM_".startswith(source.prefix) or source.prefix.startswith("VLLM_"):
+            yield Hit(
+                message=(f"{source.origin} is not available here, so the VLLM_* variables it may "
+                         "set were not checked"),
+                hint="lint the referenced object together with the workload, or use `vllm-env-guard audit`",
+                at=source.entry,
+            )

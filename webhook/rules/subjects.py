@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from webhook.findings import Severity
+from webhook.kube import OpaqueSource
 from webhook.registry import Outcome, Registry, Resolution, Variable
 
 
@@ -131,13 +132,14 @@ def _quote(value: str) -> str:
 
 @dataclass
 class ContainerSubject:
-    """A container with its final command line."""
+    """A container with its command line, and its envFrom sources whose contents are unknown."""
 
     name: str
     container: Mapping[str, Any]
     arguments: Sequence[str]
     target: Target
     vllm_container: bool
+    opaque: Sequence[OpaqueSource] = ()
 
 
 @dataclass

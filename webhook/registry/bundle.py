@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from webhook.registry import fetch
-from webhook.registry.importer import ImportResult, import_envs
+from webhook.registry.importer import ImportRefused, ImportResult, import_envs
 from webhook.registry.store import build_table, data_path, write_table
 from webhook.registry.versions import Version
 
@@ -74,8 +74,16 @@ def main(argv: list[str]) -> int:
     started = time.monotonic()
     versions = pypi_releases(args.min)
     print(f"importing {len(versions)} releases {versions[0]} .. {versions[-1]}", file=sys.stderr)
-    with ThreadPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(import_release, versions))
+    results = []
+    try:
+        with ThreadPoolExecutor(args.jobs) as pool:
+            for done, result in enumerate(pool.map(import_release, versions), 1):
+                results.append(result)
+                print(f"  [{done}/{len(versions)}] vllm {result.facts.version}: "
+                      f"{len(result.variables)} variables", file=sys.stderr)
+    except (ImportRefused, fetch.FetchError) as exc:
+        print(f"update-registries: {exc}\nnothing written", file=sys.stderr)
+        return 1
     table = build_table((r.facts, r.variables) for r in results)
     write_table(table, args.output)
     total = sum(len(r.variables) for r in results)

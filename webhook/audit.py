@@ -19,6 +19,7 @@ from webhook.cluster import SECRETS, Cluster, ClusterError, Progress, connect
 from webhook.engine import Inventory, Item, analyze
 from webhook.findings import Finding
 from webhook.kube import containers, is_workload, pod_spec_sites, service_env
+from webhook.kube.shapes import as_list, as_mapping, metadata
 from webhook.lint import emit, exit_code, load_settings, visible
 from webhook.output.report import Report
 from webhook.rules import CATALOG
@@ -63,32 +64,25 @@ def _read(args: argparse.Namespace, progress: Progress) -> tuple[Snapshot, list[
 # --- objects -------------------------------------------------------------------------------
 
 
-def _metadata(obj: Object) -> Mapping[str, Any]:
-    metadata = obj.get("metadata")
-    return metadata if isinstance(metadata, Mapping) else {}
 
 
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
 
 
 def _uid(obj: Object) -> str | None:
-    return _metadata(obj).get("uid")
+    return metadata(obj).get("uid")
 
 
 def _identity(obj: Object) -> tuple[Any, ...]:
     """What a finding's ObjectRef holds: apiVersion, kind, namespace, name."""
-    metadata = _metadata(obj)
-    return obj.get("apiVersion"), obj.get("kind"), metadata.get("namespace"), metadata.get("name")
+    meta = metadata(obj)
+    return obj.get("apiVersion"), obj.get("kind"), meta.get("namespace"), meta.get("name")
 
 
 def _controller(obj: Object) -> str | None:
     """The uid of the object's controller (its ownerReference with `controller: true`)."""
-    for ref in _list(_metadata(obj).get("ownerReferences")):
+    for ref in as_list(metadata(obj).get("ownerReferences")):
         if isinstance(ref, Mapping) and ref.get("controller") is True:
             return ref.get("uid")
     return None
@@ -105,13 +99,13 @@ def _time(value: Any) -> datetime | None:
 
 def _started(pod: Object, container: str | None) -> datetime | None:
     """When `container` (else the Pod) last started, if it is running now."""
-    status = _mapping(pod.get("status"))
+    status = as_mapping(pod.get("status"))
     if status.get("phase") != "Running":
         return None
-    statuses = [*_list(status.get("containerStatuses")), *_list(status.get("initContainerStatuses"))]
+    statuses = [*as_list(status.get("containerStatuses")), *as_list(status.get("initContainerStatuses"))]
     for entry in statuses:
         if isinstance(entry, Mapping) and entry.get("name") == container:
-            return _time(_mapping(_mapping(entry.get("state")).get("running")).get("startedAt"))
+            return _time(as_mapping(as_mapping(entry.get("state")).get("running")).get("startedAt"))
     return _time(status.get("startTime"))
 
 
@@ -127,7 +121,7 @@ class Snapshot:
         self.reported = [o for o in objects if not self._owned(o)]
         self._core: dict[tuple[str, str], list[Object]] = {}  # (kind, namespace) -> Services, Pods
         for obj in objects:
-            kind, namespace = obj.get("kind"), _metadata(obj).get("namespace")
+            kind, namespace = obj.get("kind"), metadata(obj).get("namespace")
             if obj.get("apiVersion") == "v1" and kind in ("Service", "Pod") and isinstance(namespace, str):
                 self._core.setdefault((kind, namespace), []).append(obj)
 
@@ -146,7 +140,7 @@ class Snapshot:
         """`(namespace, name)` of every Secret a reported workload's containers reference."""
         refs: dict[tuple[str, str], None] = {}
         for obj in self.reported:
-            namespace = _metadata(obj).get("namespace")
+            namespace = metadata(obj).get("namespace")
             if not isinstance(namespace, str):
                 continue
             for site in pod_spec_sites(obj):
@@ -162,7 +156,7 @@ class Snapshot:
             return finding
         producers = [s for s in self._core.get(("Service", ref.namespace or ""), [])
                      if finding.variable in service_env(s)]
-        created = [(t, s) for s in producers if (t := _time(_metadata(s).get("creationTimestamp")))]
+        created = [(t, s) for s in producers if (t := _time(metadata(s).get("creationTimestamp")))]
         if not created:
             return finding
         since, service = min(created, key=lambda pair: pair[0])
@@ -171,19 +165,19 @@ class Snapshot:
                 and (started := _started(p, finding.container)) is not None and started < since]
         if not pods:
             return finding
-        name = f"{ref.namespace}/{_metadata(service).get('name')}"
+        name = f"{ref.namespace}/{metadata(service).get('name')}"
         return finding.with_(message=(
             f"{finding.message}; latent: {_plural(len(pods), 'running pod')} started before Service {name} "
-            f"was created at {_metadata(service).get('creationTimestamp')}; nothing has crashed yet, "
+            f"was created at {metadata(service).get('creationTimestamp')}; nothing has crashed yet, "
             "every restart, drain or rollout will"))
 
 
 def _secret_names(container: Object) -> Iterator[str]:
-    for entry in _list(container.get("envFrom")):
-        name = _mapping(_mapping(entry).get("secretRef")).get("name")
+    for entry in as_list(container.get("envFrom")):
+        name = as_mapping(as_mapping(entry).get("secretRef")).get("name")
         if isinstance(name, str):
             yield name
-    for entry in _list(container.get("env")):
-        name = _mapping(_mapping(_mapping(entry).get("valueFrom")).get("secretKeyRef")).get("name")
+    for entry in as_list(container.get("env")):
+        name = as_mapping(as_mapping(as_mapping(entry).get("valueFrom")).get("secretKeyRef")).get("name")
         if isinstance(name, str):
             yield name

@@ -14,20 +14,44 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from webhook.detect import command_line, fails_on_unknown, ignored_rules, is_credential, runs_vllm
+from webhook.detect import (
+    command_line,
+    fails_on_unknown,
+    ignored_rules,
+    is_credential,
+    runs_vllm,
+)
 from webhook.findings import Finding, ObjectRef, Severity
 from webhook.kube import (
-    Environment, ServiceLinkEnv, Source, effective_environment, make_env_variable_name, pod_spec_sites,
-    service_env, service_link_env,
+    Environment,
+    ServiceLinkEnv,
+    Source,
+    effective_environment,
+    make_env_variable_name,
+    pod_spec_sites,
+    service_env,
+    service_link_env,
 )
-from webhook.kube.workloads import ContainerSite, PodSpecSite, containers, service_links_enabled
+from webhook.kube.shapes import as_str, metadata
+from webhook.kube.workloads import (
+    ContainerSite,
+    PodSpecSite,
+    containers,
+    service_links_enabled,
+)
 from webhook.manifests import line_of
 from webhook.registry import bundled_versions, load_registry, resolve
 from webhook.registry.store import ever_read
 from webhook.registry.versions import VERSION_ANNOTATION
 from webhook.rules import hooks
 from webhook.rules.base import Rule
-from webhook.rules.subjects import ContainerSubject, Hit, ServiceSubject, Target, ValueSubject
+from webhook.rules.subjects import (
+    ContainerSubject,
+    Hit,
+    ServiceSubject,
+    Target,
+    ValueSubject,
+)
 
 # Shown as the cluster IP of Services that have none yet (not applied): a realistic value.
 ASSUMED_CLUSTER_IP = "10.96.0.12"
@@ -83,7 +107,7 @@ class Inventory:
             self.services.setdefault(namespace, []).append(_with_namespace(obj, namespace))
             self._links.clear()
             return
-        name = _metadata(obj).get("name")
+        name = metadata(obj).get("name")
         if isinstance(name, str):
             table = self.configmaps if kind == "ConfigMap" else self.secrets
             table.setdefault(namespace, {})[name] = obj
@@ -103,31 +127,28 @@ class Inventory:
         return dict(known) if self.complete else OpenWorld(known)
 
 
-def _metadata(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    metadata = obj.get("metadata")
-    return metadata if isinstance(metadata, Mapping) else {}
 
 
 def namespace_of(obj: Mapping[str, Any], default: str) -> str:
-    namespace = _metadata(obj).get("namespace")
+    namespace = metadata(obj).get("namespace")
     return namespace if isinstance(namespace, str) and namespace else default
 
 
 def _with_namespace(obj: Mapping[str, Any], namespace: str) -> Mapping[str, Any]:
     """The Service as the kubelet sees it: namespaced (manifests often omit it)."""
-    if _metadata(obj).get("namespace") == namespace:
+    if metadata(obj).get("namespace") == namespace:
         return obj
-    return {**obj, "metadata": {**_metadata(obj), "namespace": namespace}}
+    return {**obj, "metadata": {**metadata(obj), "namespace": namespace}}
 
 
 def object_ref(obj: Mapping[str, Any], namespace: str | None) -> ObjectRef:
-    name = _metadata(obj).get("name")
+    name = metadata(obj).get("name")
     return ObjectRef(_str(obj.get("apiVersion")), _str(obj.get("kind")), namespace,
                      name if isinstance(name, str) else None)
 
 
 def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+    return as_str(value) or None
 
 
 @dataclass
@@ -189,8 +210,8 @@ class _Run:
     def target(self, obj: Mapping[str, Any], template: Mapping[str, Any] | None,
                image: str | None, arguments: Sequence[str]) -> Target:
         annotation = None
-        for metadata in (_metadata(obj), template or {}):
-            found = metadata.get("annotations")
+        for meta in (metadata(obj), template or {}):
+            found = meta.get("annotations")
             if isinstance(found, Mapping) and VERSION_ANNOTATION in found:
                 annotation = found[VERSION_ANNOTATION]
         key = (annotation if isinstance(annotation, str) else None, image, fails_on_unknown(arguments))
@@ -230,8 +251,8 @@ class _Run:
             n for n in self.interesting_links(env.links, target) if n not in env.defined]
         hits += [(rule, hit, value.at) for value in _value_subjects(env, names, target, vllm)
                  for rule, check in hooks("check_value") for hit in check(value)]  # type: ignore[operator]
-        ignored = ignored_rules(_metadata(obj), site.template_metadata)
-        fallback = line_of(container) or line_of(_metadata(obj), "name") or line_of(obj)
+        ignored = ignored_rules(metadata(obj), site.template_metadata)
+        fallback = line_of(container) or line_of(metadata(obj), "name") or line_of(obj)
         findings = (self._finding(rule, hit, item, ref, ignored, line_of(at) or fallback, name, target.version)
                     for rule, hit, at in hits)
         return [f for f in findings if f is not None]
@@ -259,8 +280,8 @@ class _Run:
             return []
         neighbours = [c for c in self.vllm_containers.get(namespace, ()) if c.links_enabled]
         targets = {c.target.version: c.target for c in neighbours} or {None: self.target(obj, None, None, ())}
-        ignored = ignored_rules(_metadata(obj))
-        line = line_of(_metadata(obj), "name") or line_of(obj)
+        ignored = ignored_rules(metadata(obj))
+        line = line_of(metadata(obj), "name") or line_of(obj)
         findings: list[Finding] = []
         for rule, check in hooks("check_service"):
             for target in targets.values():  # the first release of the namespace it hurts

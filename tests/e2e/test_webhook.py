@@ -28,10 +28,10 @@ import pytest
 import yaml
 from kubernetes import client as k8s
 
+from tests.support import wait_until
 from webhook.server.cache import SERVICES, Expired, Reflector
 
 from .controlplane import ControlPlane
-from tests.support import wait_until
 
 pytestmark = pytest.mark.e2e
 

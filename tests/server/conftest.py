@@ -16,10 +16,10 @@ import httpx
 import pytest
 import uvicorn
 
+from tests.support import wait_until  # noqa: F401 - shared with the server tests
 from webhook.cli import build_parser
 from webhook.server.main import build_server
 from webhook.server.tls import DevCertificates
-from tests.support import wait_until  # noqa: F401 - shared with the server tests
 
 _uids = itertools.count(1)
 

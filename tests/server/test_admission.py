@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from webhook.config import ConfigError
 from webhook.findings import Finding, Severity
 from webhook.server.admission import (
     WARNING_LENGTH,
@@ -23,7 +24,6 @@ from webhook.server.admission import (
     sanitize,
     warning_text,
 )
-from webhook.config import ConfigError
 from webhook.server.policy import CacheOptions, ServerPolicy, Snapshot, parse_policy, read_snapshot
 
 from .conftest import OLD_IMAGE, pod, review, service, workload

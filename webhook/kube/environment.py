@@ -19,6 +19,7 @@ from typing import Any
 
 from .expansion import expand, references
 from .services import ServiceLinkEnv, ServiceLinkValue, service_link_env
+from .shapes import as_list, as_mapping, as_str
 from .workloads import service_links_enabled
 
 __all__ = [
@@ -200,19 +201,15 @@ class Environment:
 # --- objects that env and envFrom refer to ---------------------------------------------------
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
 
 
-def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def _configmap_data(configmap: Mapping[str, Any]) -> dict[str, str | None]:
     """``.data`` (``binaryData`` is ignored by the kubelet); a non-string value is unknown."""
     return {
         str(key): value if isinstance(value, str) else None
-        for key, value in _mapping(configmap.get("data")).items()
+        for key, value in as_mapping(configmap.get("data")).items()
     }
 
 
@@ -227,8 +224,8 @@ def _decode(value: Any) -> str | None:
 
 def _secret_data(secret: Mapping[str, Any]) -> dict[str, str | None]:
     """Decoded ``.data``, with ``.stringData`` on top (the API server merges it in)."""
-    data = {str(key): _decode(value) for key, value in _mapping(secret.get("data")).items()}
-    for key, value in _mapping(secret.get("stringData")).items():
+    data = {str(key): _decode(value) for key, value in as_mapping(secret.get("data")).items()}
+    for key, value in as_mapping(secret.get("stringData")).items():
         data[str(key)] = value if isinstance(value, str) else None
     return data
 
@@ -283,7 +280,7 @@ class _Builder:
         ref, store = next(((r, s) for r, s in sources if isinstance(r, Mapping)), (None, None))
         if ref is None or store is None:
             return
-        name, prefix = _str(ref.get("name")), _str(entry.get("prefix"))
+        name, prefix = as_str(ref.get("name")), as_str(entry.get("prefix"))
         where = f"envFrom[{index}]: {store.kind} {name}"
         if store.absent(name):
             if ref.get("optional") is not True:
@@ -342,11 +339,11 @@ class _Builder:
     ) -> EnvVar | None:
         """An ``env[].valueFrom``, never expanded; ``None``: the entry is skipped."""
         if isinstance(ref := value_from.get("fieldRef"), Mapping):
-            path = _str(ref.get("fieldPath"))
+            path = as_str(ref.get("fieldPath"))
             known = None if self.pod_fields is None else self.pod_fields.get(path)
             return _resolved(name, entry, f"{where}: fieldRef {path}", known)
         if isinstance(ref := value_from.get("resourceFieldRef"), Mapping):
-            resource = _str(ref.get("resource"))
+            resource = as_str(ref.get("resource"))
             return _resolved(name, entry, f"{where}: resourceFieldRef {resource}", None)
         if isinstance(ref := value_from.get("configMapKeyRef"), Mapping):
             return self.key_ref(name, where, entry, self.configmaps, ref)
@@ -354,7 +351,7 @@ class _Builder:
             return self.key_ref(name, where, entry, self.secrets, ref)
         if isinstance(ref := value_from.get("fileKeyRef"), Mapping):
             file = (
-                f"{_str(ref.get('volumeName'))}/{_str(ref.get('path'))} key {_str(ref.get('key'))}"
+                f"{as_str(ref.get('volumeName'))}/{as_str(ref.get('path'))} key {as_str(ref.get('key'))}"
             )
             var = _resolved(name, entry, f"{where}: fileKeyRef {file}", None)
             return replace(var, maybe_absent=ref.get("optional") is True)
@@ -364,7 +361,7 @@ class _Builder:
         self, name: str, where: str, entry: Mapping[str, Any], store: _Store, ref: Mapping[str, Any]
     ) -> EnvVar | None:
         """``configMapKeyRef`` / ``secretKeyRef``."""
-        obj_name, key = _str(ref.get("name")), _str(ref.get("key"))
+        obj_name, key = as_str(ref.get("name")), as_str(ref.get("key"))
         optional = ref.get("optional") is True
         origin = f"{where}: {store.kind} {obj_name} key {key}"
         data = store.data(obj_name)
@@ -441,8 +438,6 @@ def _link_vars(links: ServiceLinkEnv) -> Mapping[str, EnvVar]:
     return frozen
 
 
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
 
 
 def effective_environment(
@@ -466,7 +461,7 @@ def effective_environment(
     ``{"metadata.name": "p1"}``. A non-empty :attr:`Environment.errors` means the container
     would not start; the rest is computed as if the failing references were absent.
     """
-    container, spec = _mapping(container), _mapping(spec)
+    container, spec = as_mapping(container), as_mapping(spec)
     links = services if isinstance(services, ServiceLinkEnv) else service_link_env(
         services, namespace, service_links_enabled(spec), assumed_cluster_ip)
     builder = _Builder(
@@ -476,24 +471,24 @@ def effective_environment(
         _Store("Secret", secrets, _secret_data, sensitive=True),
         pod_fields,
     )
-    for index, entry in enumerate(_list(container.get("envFrom"))):
+    for index, entry in enumerate(as_list(container.get("envFrom"))):
         if isinstance(entry, Mapping):
             builder.env_from(index, entry)
-    for index, entry in enumerate(_list(container.get("env"))):
+    for index, entry in enumerate(as_list(container.get("env"))):
         if isinstance(entry, Mapping):
             builder.env_entry(index, entry)
     return builder.env
 
 
 def _expand_all(values: Any, env: Environment) -> list[str]:
-    return [expand(value, env.lookup) for value in _list(values) if isinstance(value, str)]
+    return [expand(value, env.lookup) for value in as_list(values) if isinstance(value, str)]
 
 
 def expanded_command(container: Mapping[str, Any], env: Environment) -> list[str]:
     """``command`` expanded with the final environment; references not known stay verbatim."""
-    return _expand_all(_mapping(container).get("command"), env)
+    return _expand_all(as_mapping(container).get("command"), env)
 
 
 def expanded_args(container: Mapping[str, Any], env: Environment) -> list[str]:
     """``args`` expanded with the final environment (service links included, E15)."""
-    return _expand_all(_mapping(container).get("args"), env)
+    return _expand_all(as_mapping(container).get("args"), env)

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .shapes import as_mapping, as_str
+
 __all__ = [
     "MASTER_NAMESPACE",
     "MASTER_SERVICES",
@@ -28,12 +30,8 @@ MASTER_NAMESPACE = "default"
 MASTER_SERVICES = frozenset({"kubernetes"})
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
 
 
-def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def make_env_variable_name(name: str) -> str:
@@ -43,16 +41,16 @@ def make_env_variable_name(name: str) -> str:
 
 def is_service_ip_set(service: Mapping[str, Any]) -> bool:
     """``IsServiceIPSet``: ``spec.clusterIP`` is neither ``"None"`` nor empty."""
-    cluster_ip = _str(_mapping(_mapping(service).get("spec")).get("clusterIP"))
+    cluster_ip = as_str(as_mapping(as_mapping(service).get("spec")).get("clusterIP"))
     return cluster_ip not in ("", "None")
 
 
 def _cluster_ip(service: Mapping[str, Any], assumed_cluster_ip: str | None) -> str:
     """The ClusterIP the kubelet would see; ``""`` when it would skip the Service."""
-    spec = _mapping(_mapping(service).get("spec"))
+    spec = as_mapping(as_mapping(service).get("spec"))
     if spec.get("type") == "ExternalName":
         return ""
-    cluster_ip = _str(spec.get("clusterIP"))
+    cluster_ip = as_str(spec.get("clusterIP"))
     if cluster_ip == "None":
         return ""
     return cluster_ip or (assumed_cluster_ip or "")
@@ -68,10 +66,10 @@ def _ports(spec: Mapping[str, Any]) -> list[tuple[str, int, str]]:
     ports = spec.get("ports")
     result = []
     for port in ports if isinstance(ports, list) else ():
-        port = _mapping(port)
+        port = as_mapping(port)
         number = port.get("port")
         if isinstance(number, int) and not isinstance(number, bool):
-            result.append((_str(port.get("name")), number, _str(port.get("protocol")) or "TCP"))
+            result.append((as_str(port.get("name")), number, as_str(port.get("protocol")) or "TCP"))
     return result
 
 
@@ -86,8 +84,8 @@ def service_env(
     without a usable port cannot pass API validation and gives ``{}``.
     """
     cluster_ip = _cluster_ip(service, assumed_cluster_ip)
-    ports = _ports(_mapping(_mapping(service).get("spec")))
-    name = _str(_mapping(_mapping(service).get("metadata")).get("name"))
+    ports = _ports(as_mapping(as_mapping(service).get("spec")))
+    name = as_str(as_mapping(as_mapping(service).get("metadata")).get("name"))
     if not cluster_ip or not ports or not name:
         return {}
     prefix = make_env_variable_name(name)
@@ -148,7 +146,7 @@ class ServiceLinkEnv(dict[str, tuple[ServiceLinkValue, ...]]):
 
 
 def _namespace(service: Mapping[str, Any], default: str) -> str:
-    return _str(_mapping(_mapping(service).get("metadata")).get("namespace")) or default
+    return as_str(as_mapping(as_mapping(service).get("metadata")).get("namespace")) or default
 
 
 def service_link_env(
@@ -168,7 +166,7 @@ def service_link_env(
     for service in services:
         if not isinstance(service, Mapping) or not _cluster_ip(service, assumed_cluster_ip):
             continue
-        name = _str(_mapping(service.get("metadata")).get("name"))
+        name = as_str(as_mapping(service.get("metadata")).get("name"))
         service_namespace = _namespace(service, namespace)
         if service_namespace == MASTER_NAMESPACE and name in MASTER_SERVICES:
             selected.setdefault(name, (service_namespace, service))

@@ -279,7 +279,7 @@ class _Interpreter:
 
     def _Compare(self, node: ast.Compare, scope: dict[str, Any]) -> bool:
         left = self.run(node.left, scope)
-        for op, comparator in zip(node.ops, node.comparators):
+        for op, comparator in zip(node.ops, node.comparators, strict=True):
             right = self.run(comparator, scope)
             if not _CMPOPS[type(op)](left, right):
                 return False

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import base64
 import errno
-import os
 import json
+import os
 import posixpath
 import uuid
 from collections.abc import Callable

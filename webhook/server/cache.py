@@ -36,6 +36,7 @@ from kubernetes.watch.watch import iter_resp_lines
 from webhook.detect import runs_vllm
 from webhook.kube import containers, pod_spec_sites
 from webhook.kube.services import MASTER_NAMESPACE
+from webhook.kube.shapes import as_mapping, metadata
 from webhook.server.admission import ClusterView
 from webhook.server.logs import log
 from webhook.server.metrics import CacheStats
@@ -53,31 +54,25 @@ class Expired(Exception):
     """410 Gone: the resourceVersion is too old; list again."""
 
 
-def _meta(obj: Obj) -> Mapping[str, Any]:
-    meta = obj.get("metadata")
-    return meta if isinstance(meta, Mapping) else {}
-
-
 def _slim_service(obj: Obj) -> Obj:
-    spec = obj.get("spec")
-    spec = spec if isinstance(spec, Mapping) else {}
+    spec = as_mapping(obj.get("spec"))
     return {"apiVersion": "v1", "kind": "Service",
-            "metadata": {k: _meta(obj).get(k) for k in ("name", "namespace")},
+            "metadata": {k: metadata(obj).get(k) for k in ("name", "namespace")},
             "spec": {k: spec[k] for k in ("clusterIP", "ports", "type") if k in spec}}
 
 
 def _slim_namespace(obj: Obj) -> Obj:
-    labels = _meta(obj).get("labels")
-    return {"metadata": {"name": _meta(obj).get("name"), "labels": dict(labels) if isinstance(labels, Mapping) else {}}}
+    labels = metadata(obj).get("labels")
+    return {"metadata": {"name": metadata(obj).get("name"), "labels": dict(as_mapping(labels))}}
 
 
 def _slim_configmap(obj: Obj) -> Obj:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {k: _meta(obj).get(k) for k in ("name", "namespace")},
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {k: metadata(obj).get(k) for k in ("name", "namespace")},
             "data": obj.get("data") or {}}
 
 
 def _controller_kind(obj: Obj) -> str | None:
-    for ref in _meta(obj).get("ownerReferences") or ():
+    for ref in metadata(obj).get("ownerReferences") or ():
         if isinstance(ref, Mapping) and ref.get("controller"):
             kind = ref.get("kind")
             return kind if isinstance(kind, str) else None
@@ -93,7 +88,7 @@ def _workload(covered_by: frozenset[str]) -> Callable[[Obj], Obj | None]:
         if not any(runs_vllm(c.container, site.template_metadata)
                    for site in pod_spec_sites(obj) for c in containers(site)):
             return None
-        meta = _meta(obj)
+        meta = metadata(obj)
         return {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"),
                 "metadata": {k: meta[k] for k in ("name", "namespace", "annotations") if k in meta},
                 "spec": obj.get("spec")}
@@ -215,7 +210,7 @@ class Reflector:
         self.last_heard = time.monotonic()
 
     def _key(self, obj: Obj) -> tuple[str, str]:
-        meta = _meta(obj)
+        meta = metadata(obj)
         return str(meta.get("namespace") or ""), str(meta.get("name") or "")
 
     def _stamp(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -295,7 +290,7 @@ class Reflector:
             raise RuntimeError(f"watch error: {obj.get('code')} {obj.get('reason')}")
         self._heard()
         self.error = None
-        version = _meta(obj).get("resourceVersion")
+        version = metadata(obj).get("resourceVersion")
         if kind in ("ADDED", "MODIFIED", "DELETED"):
             namespace, name = self._key(obj)
             kept = self.resource.keep(self._stamp(obj)) if kind != "DELETED" else None
@@ -364,7 +359,7 @@ class ClusterCache:
         namespace_obj = self.namespaces.get("", namespace)
         configmaps = None
         if self.configmaps is not None and self.configmaps.synced.is_set() and not self.configmaps.error:
-            configmaps = {str(_meta(c).get("name")): c for c in self.configmaps.items(namespace)}
+            configmaps = {str(metadata(c).get("name")): c for c in self.configmaps.items(namespace)}
         services: list[Obj] = []
         if not service:
             services = self.services.items(namespace)
@@ -375,6 +370,6 @@ class ClusterCache:
             services=services,
             configmaps=configmaps,
             workloads=[w for r in self.workloads for w in r.items(namespace)] if service else [],
-            namespace_labels=_meta(namespace_obj).get("labels") if namespace_obj is not None else None,
+            namespace_labels=metadata(namespace_obj).get("labels") if namespace_obj is not None else None,
             problem="; ".join(problems) or None,
         )

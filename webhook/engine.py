@@ -24,7 +24,7 @@ from webhook.detect import (
 from webhook.findings import Finding, ObjectRef, Severity
 from webhook.kube import (
     Environment,
-    ServiceLinkEnv,
+    PodServiceLinks,
     Source,
     effective_environment,
     make_env_variable_name,
@@ -92,39 +92,48 @@ class Inventory:
     """
 
     services: dict[str, list[Mapping[str, Any]]] = field(default_factory=dict)  # by namespace
-    _links: dict[tuple[str, bool], ServiceLinkEnv] = field(default_factory=dict, repr=False)
     configmaps: dict[str, dict[str, Mapping[str, Any]]] = field(default_factory=dict)
     secrets: dict[str, dict[str, Mapping[str, Any]]] = field(default_factory=dict)
     complete: bool = False
     secrets_known: bool = True
+    # Built once per namespace from the fields above; emptied whenever an object is added.
+    _links: dict[tuple[str, bool], PodServiceLinks] = field(default_factory=dict, repr=False)
+    _open: dict[tuple[str, str], OpenWorld] = field(default_factory=dict, repr=False)
 
     def add(self, obj: Mapping[str, Any], default_namespace: str) -> None:
         kind, api = obj.get("kind"), obj.get("apiVersion")
         if api != "v1" or kind not in ("Service", "ConfigMap", "Secret"):
             return
         namespace = namespace_of(obj, default_namespace)
+        self._links.clear()
+        self._open.clear()
         if kind == "Service":
             self.services.setdefault(namespace, []).append(_with_namespace(obj, namespace))
-            self._links.clear()
             return
         name = metadata(obj).get("name")
         if isinstance(name, str):
             table = self.configmaps if kind == "ConfigMap" else self.secrets
             table.setdefault(namespace, {})[name] = obj
 
-    def links(self, namespace: str, enabled: bool) -> ServiceLinkEnv:
-        """The service-link variables of pods in `namespace` (computed once per namespace)."""
+    def links(self, namespace: str, enabled: bool) -> PodServiceLinks:
+        """The service-link definitions of pods in `namespace` (built once per namespace)."""
         key = (namespace, enabled)
         if key not in self._links:
             candidates = self.services.get(namespace, []) + self.services.get("default", []) * (namespace != "default")
-            self._links[key] = service_link_env(candidates, namespace, enabled, ASSUMED_CLUSTER_IP)
+            self._links[key] = PodServiceLinks.build(
+                service_link_env(candidates, namespace, enabled, ASSUMED_CLUSTER_IP))
         return self._links[key]
 
     def lookup(self, kind: str, namespace: str) -> Mapping[str, Mapping[str, Any]] | None:
+        """The namespace's ConfigMaps or Secrets by name; None when Secrets were not read."""
         if kind == "Secret" and not self.secrets_known:
             return None
         known = (self.configmaps if kind == "ConfigMap" else self.secrets).get(namespace, {})
-        return dict(known) if self.complete else OpenWorld(known)
+        if self.complete:
+            return known
+        if (kind, namespace) not in self._open:
+            self._open[(kind, namespace)] = OpenWorld(known)
+        return self._open[(kind, namespace)]
 
 
 
@@ -187,7 +196,7 @@ class _Run:
         self.bundled = bundled_versions()
         self.vllm_containers: dict[str, list[_VllmContainer]] = {}  # by namespace
         self._targets: dict[tuple[str | None, str | None, bool], Target] = {}
-        self._interesting: dict[tuple[int, str], tuple[Mapping[str, Any], list[str]]] = {}
+        self._interesting: dict[tuple[str, bool, str], list[str]] = {}
 
     # --- reporting -------------------------------------------------------------------------
 
@@ -244,11 +253,11 @@ class _Run:
         if vllm:
             self.vllm_containers.setdefault(namespace, []).append(_VllmContainer(
                 f"{ref} (container {name})", namespace, links_on, frozenset(env.defined), target))
-        subject = ContainerSubject(name, container, arguments, target, vllm, env.opaque)
+        subject = ContainerSubject(name, arguments, target, vllm, env.opaque)
         hits = [(rule, hit, None) for rule, check in hooks("check_container")
                 for hit in check(subject)]  # type: ignore[operator]
         names = [n for n in env.defined if _interesting(n, target)] + [
-            n for n in self.interesting_links(env.links, target) if n not in env.defined]
+            n for n in self.interesting_links(namespace, links_on, target) if n not in env.defined]
         hits += [(rule, hit, value.at) for value in _value_subjects(env, names, target, vllm)
                  for rule, check in hooks("check_value") for hit in check(value)]  # type: ignore[operator]
         ignored = ignored_rules(metadata(obj), site.template_metadata)
@@ -257,12 +266,13 @@ class _Run:
                     for rule, hit, at in hits)
         return [f for f in findings if f is not None]
 
-    def interesting_links(self, links: Mapping[str, Any], target: Target) -> list[str]:
+    def interesting_links(self, namespace: str, links_on: bool, target: Target) -> list[str]:
         """The service-link names rules look at (computed once per namespace and release)."""
-        key = (id(links), target.version)
+        key = (namespace, links_on, target.version)
         if key not in self._interesting:
-            self._interesting[key] = (links, [n for n in links if _interesting(n, target)])
-        return self._interesting[key][1]
+            links = self.inventory.links(namespace, links_on).definitions
+            self._interesting[key] = [n for n in links if _interesting(n, target)]
+        return self._interesting[key]
 
     # --- Services --------------------------------------------------------------------------
 
@@ -346,5 +356,5 @@ def _value_subjects(env: Environment, names: Iterable[str], target: Target, vllm
                 name=name, raw=raw, target=target,
                 env=ChainMap({name: raw}, known) if raw is not None else known,  # type: ignore[arg-type]
                 source=str(var.source), origin=var.origin, known=raw is not None, literal=literal,
-                sensitive=var.sensitive, vllm_container=vllm, at=entry, service=var.service,
+                sensitive=var.sensitive, vllm_container=vllm, at=entry,
             )

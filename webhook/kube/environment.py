@@ -27,6 +27,7 @@ __all__ = [
     "EnvVar",
     "Environment",
     "OpaqueSource",
+    "PodServiceLinks",
     "Source",
     "effective_environment",
     "expanded_args",
@@ -415,27 +416,21 @@ def _product_size(options: list[tuple[Any, ...]]) -> int:
     return size
 
 
-_LINK_VARS: dict[int, tuple[ServiceLinkEnv, Mapping[str, EnvVar]]] = {}
-_LINK_VARS_SIZE = 64
+@dataclass(frozen=True)
+class PodServiceLinks:
+    """The service-link definitions of the pods of one namespace: built once, shared by all."""
 
+    definitions: Mapping[str, EnvVar]
 
-def _link_vars(links: ServiceLinkEnv) -> Mapping[str, EnvVar]:
-    """The service-link definitions, built once per ServiceLinkEnv (every pod of a namespace
-    shares one) and kept read-only; the cache holds the key object, so ids are not reused."""
-    cached = _LINK_VARS.get(id(links))
-    if cached is not None and cached[0] is links:
-        return cached[1]
-    result = {}
-    for name, values in links.items():
-        origin = " or ".join(dict.fromkeys(f"Service {value.ref}" for value in values))
-        possible = tuple(dict.fromkeys(value.value for value in values))
-        display = " | ".join(possible)
-        result[name] = EnvVar(name, possible, Source.SERVICE_LINK, origin, display, links=values)
-    if len(_LINK_VARS) >= _LINK_VARS_SIZE:
-        _LINK_VARS.pop(next(iter(_LINK_VARS)))
-    frozen = MappingProxyType(result)
-    _LINK_VARS[id(links)] = (links, frozen)
-    return frozen
+    @classmethod
+    def build(cls, links: ServiceLinkEnv) -> PodServiceLinks:
+        result = {}
+        for name, values in links.items():
+            origin = " or ".join(dict.fromkeys(f"Service {value.ref}" for value in values))
+            possible = tuple(dict.fromkeys(value.value for value in values))
+            display = " | ".join(possible)
+            result[name] = EnvVar(name, possible, Source.SERVICE_LINK, origin, display, links=values)
+        return cls(MappingProxyType(result))
 
 
 
@@ -444,7 +439,7 @@ def effective_environment(
     container: Mapping[str, Any],
     spec: Mapping[str, Any],
     namespace: str,
-    services: Iterable[Mapping[str, Any]] | ServiceLinkEnv,
+    services: Iterable[Mapping[str, Any]] | PodServiceLinks,
     configmaps: Mapping[str, Mapping[str, Any]] | None,
     secrets: Mapping[str, Mapping[str, Any]] | None,
     pod_fields: Mapping[str, str] | None = None,
@@ -453,8 +448,8 @@ def effective_environment(
     """The environment the kubelet gives ``container`` of pod spec ``spec`` in ``namespace``.
 
     ``services``: every Service known (any namespace; see :func:`service_link_env`), or the
-    pod's service links already computed by :func:`service_link_env` (callers analysing many
-    pods of one namespace compute them once).
+    namespace's :class:`PodServiceLinks` (callers analysing many pods of one namespace build
+    them once).
     ``configmaps`` / ``secrets``: the namespace's objects by name; ``None`` when they are
     not known at all, so references to them are unknown rather than missing. Secret ``data``
     is base64 and is decoded. ``pod_fields``: ``fieldRef`` paths with known values, e.g.
@@ -462,10 +457,10 @@ def effective_environment(
     would not start; the rest is computed as if the failing references were absent.
     """
     container, spec = as_mapping(container), as_mapping(spec)
-    links = services if isinstance(services, ServiceLinkEnv) else service_link_env(
-        services, namespace, service_links_enabled(spec), assumed_cluster_ip)
+    links = services if isinstance(services, PodServiceLinks) else PodServiceLinks.build(
+        service_link_env(services, namespace, service_links_enabled(spec), assumed_cluster_ip))
     builder = _Builder(
-        Environment(links=_link_vars(links)),
+        Environment(links=links.definitions),
         namespace,
         _Store("ConfigMap", configmaps, _configmap_data),
         _Store("Secret", secrets, _secret_data, sensitive=True),

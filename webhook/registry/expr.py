@@ -57,7 +57,6 @@ class Evaluation:
     resolve_variable: Callable[[str], Any]
     reads: list[str] = field(default_factory=list)
     depends: set[str] = field(default_factory=set)
-    notes: list[str] = field(default_factory=list)
 
     def getenv(self, name: str, default: Any = None) -> Any:
         self._read(name)
@@ -120,7 +119,7 @@ class Evaluation:
         if name != "torch":
             raise UnsupportedExpression(f"__import__({name!r})")
         self.depends.add("torch")
-        return helpers.torch_stub(self.facts)
+        return helpers.torch_stub()
 
 
 def check(source: str) -> list[str]:

@@ -28,7 +28,7 @@ Getter = Callable[[], Any]
 ASSUMED_TORCH = "2.9.0"
 
 
-def torch_stub(facts: Any) -> SimpleNamespace:
+def torch_stub() -> SimpleNamespace:
     """What `__import__("torch")` gives a getter: a CUDA build of the assumed version."""
     return SimpleNamespace(__version__=ASSUMED_TORCH, version=SimpleNamespace(hip=None, cuda="12.8"))
 
@@ -185,9 +185,7 @@ def _generate_shm_name(ev: Evaluation) -> str:
 def deprecated_env(ev: Evaluation, env_name: str, removal_version: str, replacement: str,
                    getter: Getter) -> Getter:
     def read() -> Any:
-        if ev.contains(env_name):
-            ev.notes.append(f"{env_name} is deprecated and will be removed in {removal_version}. "
-                            f"{replacement}")
+        ev.contains(env_name)  # vLLM checks it to warn; the registry records the deprecation
         return getter()
     return read
 
@@ -200,8 +198,7 @@ def _resolve_rust_path(ev: Evaluation, enablers: tuple[str, ...]) -> str | None:
             break
     raw = ev.getenv("VLLM_RUST_FRONTEND_PATH", "auto")
     if not use_rust:
-        if ev.getenv("VLLM_RUST_FRONTEND_PATH") is not None:
-            ev.notes.append("VLLM_RUST_FRONTEND_PATH is set but the Rust frontend is not enabled")
+        ev.getenv("VLLM_RUST_FRONTEND_PATH")  # read to log a warning when set
         return None
     if raw.lower() in ("auto", "1", "true"):
         ev.depends.add("filesystem")
@@ -221,8 +218,7 @@ def _resolve_rust_cli_path(ev: Evaluation) -> str | None:
 
 
 def _deprecated_triton_attn_use_td(ev: Evaluation) -> None:
-    if ev.contains("VLLM_TRITON_ATTN_USE_TD"):
-        ev.notes.append("VLLM_TRITON_ATTN_USE_TD is deprecated; use VLLM_TRITON_USE_TD instead")
+    ev.contains("VLLM_TRITON_ATTN_USE_TD")  # read to log the deprecation when set
     return None
 
 

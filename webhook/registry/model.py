@@ -87,7 +87,6 @@ class Outcome:
     reads: tuple[str, ...] = ()
     depends: frozenset[str] = frozenset()
     surprise: str | None = None
-    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -97,10 +96,6 @@ class Outcome:
     def home_dependent(self) -> bool:
         return bool(self.depends)
 
-    def describe(self) -> str:
-        if self.error:
-            return f"{self.error}: {self.message}"
-        return f"{self.value!r} ({type(self.value).__name__})"
 
 
 class Registry:
@@ -111,7 +106,7 @@ class Registry:
         self.version = facts.version
         self._variables = dict(variables)
         self._outcomes: dict[tuple[str, tuple[str | None, ...]], Outcome] = {}
-        self._known: frozenset[str] | None = None
+        self._readers: dict[str, list[Variable]] | None = None
 
     def get(self, name: str) -> Variable | None:
         return self._variables.get(name)
@@ -146,14 +141,18 @@ class Registry:
             outcome = self._outcomes[key] = evaluate(var, env, self)
         return outcome
 
+    def readers(self, name: str) -> list[Variable]:
+        """The variables whose getters read environment variable `name`."""
+        if self._readers is None:
+            self._readers = {}
+            for var in self:
+                for read in var.reads:
+                    self._readers.setdefault(read, []).append(var)
+        return self._readers.get(name, [])
+
     def knows(self, name: str) -> bool:
         """vLLM reads environment variable `name`: a key, or read by a key's getter."""
-        return name in self.known_names()
-
-    def known_names(self) -> frozenset[str]:
-        if self._known is None:
-            self._known = frozenset(self._variables) | {r for v in self for r in v.reads}
-        return self._known
+        return name in self._variables or bool(self.readers(name))
 
     def __repr__(self) -> str:
         return f"<Registry vllm {self.version}: {len(self)} variables>"

@@ -45,9 +45,9 @@ def evaluate(var: Variable, env: Mapping[str, str], registry: Registry | None = 
         raise
     except Exception as exc:  # noqa: BLE001 - vLLM's exception is the result
         return Outcome(error=type(exc).__name__, message=str(exc), reads=tuple(ev.reads),
-                       depends=frozenset(ev.depends), notes=tuple(ev.notes))
+                       depends=frozenset(ev.depends))
     return Outcome(value=value, reads=tuple(ev.reads), depends=frozenset(ev.depends),
-                   surprise=surprise(var, env.get(var.name), value), notes=tuple(ev.notes))
+                   surprise=surprise(var, env.get(var.name), value))
 
 
 def surprise(var: Variable, raw: str | None, value: Any) -> str | None:

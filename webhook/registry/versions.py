@@ -46,9 +46,6 @@ class Resolution:
     version: str
     reason: str
 
-    def __str__(self) -> str:
-        return f"vLLM {self.version} ({self.reason})"
-
 
 def image_tag(image: str) -> str | None:
     """The tag of an image reference, or None (no tag, or a digest only)."""

@@ -7,7 +7,6 @@ line and version.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,7 +41,7 @@ class Target:
 
     def readers(self, name: str) -> list[Variable]:
         """Registry variables whose getters read environment variable `name`."""
-        return _readers(self.registry).get(name, [])
+        return self.registry.readers(name)
 
     def knows(self, name: str) -> bool:
         """vLLM reads `name` (as a key or through another key's getter)."""
@@ -53,14 +52,6 @@ class Target:
             return "at engine start (from 0.11.1 vLLM parses every registry variable when the engine starts)"
         return f"the first time vLLM reads {name}"
 
-
-@functools.cache
-def _readers(registry: Registry) -> dict[str, list[Variable]]:
-    index: dict[str, list[Variable]] = {}
-    for var in registry:
-        for name in var.reads:
-            index.setdefault(name, []).append(var)
-    return index
 
 
 @dataclass
@@ -82,7 +73,6 @@ class ValueSubject:
     sensitive: bool = False  # the value comes (partly) from a Secret: never shown
     vllm_container: bool = True
     at: Mapping[str, Any] | None = None
-    service: Mapping[str, Any] | None = None  # for service-link values
     _outcomes: dict[str, Outcome] = field(default_factory=dict, repr=False)
 
     @property
@@ -135,7 +125,6 @@ class ContainerSubject:
     """A container with its command line, and its envFrom sources whose contents are unknown."""
 
     name: str
-    container: Mapping[str, Any]
     arguments: Sequence[str]
     target: Target
     vllm_container: bool

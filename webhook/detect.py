@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -23,9 +22,9 @@ CREDENTIAL_NAMES = frozenset({
 _CREDENTIAL_SHAPE = re.compile(r"(^|_)(TOKEN|API_KEY|APIKEY|SECRET|SECRET_KEY|PASSWORD|PASSWD|ACCESS_KEY)$")
 
 
-@functools.lru_cache(maxsize=4096)
 def is_credential(name: str) -> bool:
-    return name in CREDENTIAL_NAMES or bool(_CREDENTIAL_SHAPE.search(name.upper()))
+    """A credential's name (not cached: names come from requests, and this is cheap)."""
+    return name in CREDENTIAL_NAMES or bool(_CREDENTIAL_SHAPE.search(name[-16:].upper()))
 
 
 def _strings(value: Any) -> list[str]:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import functools
 from collections import ChainMap
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from webhook.budget import UNLIMITED, Budget
 from webhook.detect import (
     command_line,
     fails_on_unknown,
@@ -24,13 +25,14 @@ from webhook.detect import (
 from webhook.findings import Finding, ObjectRef, Severity
 from webhook.kube import (
     Environment,
-    PodServiceLinks,
+    NamespaceLinks,
+    PodLinks,
     Source,
     effective_environment,
+    links_for,
     make_env_variable_name,
     pod_spec_sites,
     service_env,
-    service_link_env,
 )
 from webhook.kube.shapes import as_str, metadata
 from webhook.kube.workloads import (
@@ -55,6 +57,20 @@ from webhook.rules.subjects import (
 
 # Shown as the cluster IP of Services that have none yet (not applied): a realistic value.
 ASSUMED_CLUSTER_IP = "10.96.0.12"
+UNREAD_CHECKED = 500
+"""VLLM_* names vLLM does not read that one analysis checks one by one; the rest are counted
+in one finding per container (a 3 MB object may hold 40,000 of them)."""
+
+
+def link_matters(name: str) -> bool:
+    """Service-link names the rules may look at: VLLM_* and names some vLLM release reads.
+    Namespace link tables index only these; others are computed when referenced."""
+    return name.startswith("VLLM_") or name in ever_read()
+
+
+def namespace_links(namespace: str) -> NamespaceLinks:
+    """An empty link table for `namespace`, indexing what the rules look at."""
+    return NamespaceLinks(namespace, link_matters, ASSUMED_CLUSTER_IP)
 
 
 @dataclass(frozen=True)
@@ -87,17 +103,18 @@ class OpenWorld(dict):  # type: ignore[type-arg]
 class Inventory:
     """Services, ConfigMaps and Secrets the analysis may consult.
 
+    Services live in per-namespace link tables: those of the objects added, else the ones
+    `shared` gives (the admission server's, kept current by its watch; never written here).
     `complete` (cluster mode): ConfigMaps/Secrets not listed do not exist. `secrets_known`:
     False when Secrets were not read (their values stay unknown).
     """
 
-    services: dict[str, list[Mapping[str, Any]]] = field(default_factory=dict)  # by namespace
+    shared: Callable[[str], NamespaceLinks | None] | None = None
     configmaps: dict[str, dict[str, Mapping[str, Any]]] = field(default_factory=dict)
     secrets: dict[str, dict[str, Mapping[str, Any]]] = field(default_factory=dict)
     complete: bool = False
     secrets_known: bool = True
-    # Built once per namespace from the fields above; emptied whenever an object is added.
-    _links: dict[tuple[str, bool], PodServiceLinks] = field(default_factory=dict, repr=False)
+    _links: dict[str, NamespaceLinks] = field(default_factory=dict, repr=False)
     _open: dict[tuple[str, str], OpenWorld] = field(default_factory=dict, repr=False)
 
     def add(self, obj: Mapping[str, Any], default_namespace: str) -> None:
@@ -105,24 +122,27 @@ class Inventory:
         if api != "v1" or kind not in ("Service", "ConfigMap", "Secret"):
             return
         namespace = namespace_of(obj, default_namespace)
-        self._links.clear()
-        self._open.clear()
         if kind == "Service":
-            self.services.setdefault(namespace, []).append(_with_namespace(obj, namespace))
+            if namespace not in self._links:
+                self._links[namespace] = namespace_links(namespace)
+            self._links[namespace].put(_with_namespace(obj, namespace))
             return
+        self._open.pop((kind, namespace), None)
         name = metadata(obj).get("name")
         if isinstance(name, str):
             table = self.configmaps if kind == "ConfigMap" else self.secrets
             table.setdefault(namespace, {})[name] = obj
 
-    def links(self, namespace: str, enabled: bool) -> PodServiceLinks:
-        """The service-link definitions of pods in `namespace` (built once per namespace)."""
-        key = (namespace, enabled)
-        if key not in self._links:
-            candidates = self.services.get(namespace, []) + self.services.get("default", []) * (namespace != "default")
-            self._links[key] = PodServiceLinks.build(
-                service_link_env(candidates, namespace, enabled, ASSUMED_CLUSTER_IP))
-        return self._links[key]
+    def table(self, namespace: str) -> NamespaceLinks | None:
+        """The link table of `namespace`: the added Services', else the shared one."""
+        local = self._links.get(namespace)
+        if local is not None or self.shared is None:
+            return local
+        return self.shared(namespace)
+
+    def links(self, namespace: str, enabled: bool) -> PodLinks:
+        """The service links of pods in `namespace`."""
+        return links_for(namespace, enabled, self.table)
 
     def lookup(self, kind: str, namespace: str) -> Mapping[str, Mapping[str, Any]] | None:
         """The namespace's ConfigMaps or Secrets by name; None when Secrets were not read."""
@@ -136,6 +156,14 @@ class Inventory:
         return self._open[(kind, namespace)]
 
 
+def link_tables(services: Iterable[Mapping[str, Any]], default_namespace: str = "default"
+                ) -> Callable[[str], NamespaceLinks | None]:
+    """Link tables by namespace for a list of Services (those naming none are in
+    `default_namespace`), e.g. for a ClusterView built by hand."""
+    inventory = Inventory()
+    for service in services:
+        inventory.add(service, default_namespace)
+    return inventory.table
 
 
 def namespace_of(obj: Mapping[str, Any], default: str) -> str:
@@ -160,25 +188,35 @@ def _str(value: Any) -> str | None:
     return as_str(value) or None
 
 
-@dataclass
+@dataclass(frozen=True)
 class _VllmContainer:
     """A vLLM container somewhere in the input, as a Service sees it."""
 
     label: str
     namespace: str
     links_enabled: bool
-    overrides: frozenset[str]  # names its env/envFrom set explicitly
+    defined: frozenset[str]  # names its env/envFrom set explicitly
+    opaque_prefixes: tuple[str, ...]  # envFrom sources with unknown keys may set these
     target: Target
+
+    def hides(self, name: str) -> bool:
+        """The container sets `name` itself (or may), so no service link reaches it."""
+        return name in self.defined or name.startswith(self.opaque_prefixes)
 
 
 def analyze(items: Sequence[Item], settings: Settings = Settings(), *,
-            context: Iterable[Mapping[str, Any]] = (), inventory: Inventory | None = None) -> list[Finding]:
-    """Every finding on `items`; `context` objects are consulted, never reported on."""
+            context: Iterable[Mapping[str, Any]] = (), inventory: Inventory | None = None,
+            budget: Budget = UNLIMITED) -> list[Finding]:
+    """Every finding on `items`; `context` objects are consulted, never reported on.
+
+    `budget` is checked between containers: past its deadline (or once cancelled) the
+    analysis stops with `webhook.budget.OutOfTime`.
+    """
     context = list(context)
     inventory = inventory or Inventory()
     for obj in [i.obj for i in items] + context:
         inventory.add(obj, settings.namespace)
-    run = _Run(settings, inventory)
+    run = _Run(settings, inventory, budget)
     findings: list[Finding] = []
     for item in items:
         findings += run.workload(item)
@@ -190,13 +228,15 @@ def analyze(items: Sequence[Item], settings: Settings = Settings(), *,
 
 
 class _Run:
-    def __init__(self, settings: Settings, inventory: Inventory) -> None:
+    def __init__(self, settings: Settings, inventory: Inventory, budget: Budget) -> None:
         self.settings = settings
         self.inventory = inventory
+        self.budget = budget
         self.bundled = bundled_versions()
         self.vllm_containers: dict[str, list[_VllmContainer]] = {}  # by namespace
         self._targets: dict[tuple[str | None, str | None, bool], Target] = {}
-        self._interesting: dict[tuple[str, bool, str], list[str]] = {}
+        self._neighbours: dict[str, tuple[list[_VllmContainer], dict[str | None, Target]]] = {}
+        self.unread_allowance = UNREAD_CHECKED
 
     # --- reporting -------------------------------------------------------------------------
 
@@ -235,8 +275,12 @@ class _Run:
 
     def workload(self, item: Item) -> list[Finding]:
         namespace = namespace_of(item.obj, self.settings.namespace)
-        return [finding for site in pod_spec_sites(item.obj) for where in containers(site)
-                for finding in self._container(item, namespace, site, where)]
+        findings: list[Finding] = []
+        for site in pod_spec_sites(item.obj):
+            for where in containers(site):
+                self.budget.check()
+                findings += self._container(item, namespace, site, where)
+        return findings
 
     def _container(self, item: Item, namespace: str, site: PodSpecSite, where: ContainerSite) -> list[Finding]:
         obj, container, name = item.obj, where.container, where.name
@@ -246,35 +290,42 @@ class _Run:
         image = container.get("image") if vllm and isinstance(container.get("image"), str) else None
         target = self.target(obj, site.template_metadata, image, arguments)
         links_on = service_links_enabled(site.spec)
+        links = self.inventory.links(namespace, links_on)
         env = effective_environment(
-            container, site.spec, namespace, self.inventory.links(namespace, links_on),
-            self.inventory.lookup("ConfigMap", namespace), self.inventory.lookup("Secret", namespace),
+            container, site.spec, namespace, links, self.inventory.lookup("ConfigMap", namespace),
+            self.inventory.lookup("Secret", namespace), sensitive_name=is_credential,
         )
         if vllm:
             self.vllm_containers.setdefault(namespace, []).append(_VllmContainer(
-                f"{ref} (container {name})", namespace, links_on, frozenset(env.defined), target))
-        subject = ContainerSubject(name, arguments, target, vllm, env.opaque)
-        hits = [(rule, hit, None) for rule, check in hooks("check_container")
+                f"{ref} (container {name})", namespace, links_on, frozenset(env.defined),
+                tuple(source.prefix for source in env.opaque), target))
+        names, checked, unchecked = _checked_names(env, links, target, self.unread_allowance)
+        self.unread_allowance -= checked
+        incomplete = [reason for reason in (env.incomplete,) if reason]
+        if unchecked:
+            incomplete.append(f"{unchecked} VLLM_* variables that vLLM {target.version} does not read were "
+                              f"not checked one by one (at most {UNREAD_CHECKED} per object are)")
+        subject = ContainerSubject(name, arguments, target, vllm, env.opaque,
+                                   oversize=[v for v in env.defined.values() if v.oversize], incomplete=incomplete)
+        hits = [(rule, hit, hit.at) for rule, check in hooks("check_container")
                 for hit in check(subject)]  # type: ignore[operator]
-        names = [n for n in env.defined if _interesting(n, target)] + [
-            n for n in self.interesting_links(namespace, links_on, target) if n not in env.defined]
-        hits += [(rule, hit, value.at) for value in _value_subjects(env, names, target, vllm)
-                 for rule, check in hooks("check_value") for hit in check(value)]  # type: ignore[operator]
+        for value in _value_subjects(env, names, target, vllm):
+            hits += [(rule, hit, value.at) for rule, check in hooks("check_value")
+                     for hit in check(value)]  # type: ignore[operator]
         ignored = ignored_rules(metadata(obj), site.template_metadata)
         fallback = line_of(container) or line_of(metadata(obj), "name") or line_of(obj)
         findings = (self._finding(rule, hit, item, ref, ignored, line_of(at) or fallback, name, target.version)
                     for rule, hit, at in hits)
         return [f for f in findings if f is not None]
 
-    def interesting_links(self, namespace: str, links_on: bool, target: Target) -> list[str]:
-        """The service-link names rules look at (computed once per namespace and release)."""
-        key = (namespace, links_on, target.version)
-        if key not in self._interesting:
-            links = self.inventory.links(namespace, links_on).definitions
-            self._interesting[key] = [n for n in links if _interesting(n, target)]
-        return self._interesting[key]
-
     # --- Services --------------------------------------------------------------------------
+
+    def neighbours(self, namespace: str) -> tuple[list[_VllmContainer], dict[str | None, Target]]:
+        """The namespace's vLLM containers that get service links, and their releases (once)."""
+        if namespace not in self._neighbours:
+            found = [c for c in self.vllm_containers.get(namespace, ()) if c.links_enabled]
+            self._neighbours[namespace] = (found, {c.target.version: c.target for c in found})
+        return self._neighbours[namespace]
 
     def service(self, item: Item) -> list[Finding]:
         obj = item.obj
@@ -288,15 +339,15 @@ class _Run:
         variables = service_env(obj, assumed_cluster_ip=ASSUMED_CLUSTER_IP)
         if not variables:
             return []
-        neighbours = [c for c in self.vllm_containers.get(namespace, ()) if c.links_enabled]
-        targets = {c.target.version: c.target for c in neighbours} or {None: self.target(obj, None, None, ())}
+        neighbours, targets = self.neighbours(namespace)
+        targets = targets or {None: self.target(obj, None, None, ())}
         ignored = ignored_rules(metadata(obj))
         line = line_of(metadata(obj), "name") or line_of(obj)
         findings: list[Finding] = []
         for rule, check in hooks("check_service"):
             for target in targets.values():  # the first release of the namespace it hurts
-                read = {v for v in variables if target.knows(v)}
-                affected = [c.label for c in neighbours if read - c.overrides] if read else []
+                read = [v for v in variables if target.knows(v)]
+                affected = [c.label for c in neighbours if not all(c.hides(v) for v in read)] if read else []
                 hits = list(check(ServiceSubject(obj, name, namespace, variables, target, affected)))  # type: ignore[operator]
                 found = [self._finding(rule, hit, item, ref, ignored, line, None, target.version) for hit in hits]
                 if hits:
@@ -320,6 +371,34 @@ def _may_matter(service_name: str) -> bool:
 def _interesting(name: str, target: Target) -> bool:
     """Rules look at VLLM_* names, names vLLM reads, and credentials."""
     return name.startswith("VLLM_") or target.knows(name) or is_credential(name)
+
+
+def _link_checked(name: str, target: Target) -> bool:
+    """A service-link name some rule checks in a container of `target` (rules say which)."""
+    return any(check(name, target) for _, check in hooks("checks_link"))  # type: ignore[operator]
+
+
+def _link_names(links: PodLinks, target: Target, opaque: bool) -> list[str]:
+    """The injected names to build value subjects for. With an opaque envFrom source they may
+    be replaced by unknown values, so every interesting one is; else only those rules check.
+    Memoised on the namespace's link table until a Service of it changes."""
+    if opaque or links.own is None:
+        test = _interesting if opaque else _link_checked
+        return [n for n in links.names() if test(n, target)]
+    master = links.master.version if links.master is not None and links.master is not links.own else None
+    key = ("checked", target.version, target.fail_on_unknown, master)
+    return links.own.derived(key, lambda: [n for n in links.names() if _link_checked(n, target)])
+
+
+def _checked_names(env: Environment, links: PodLinks, target: Target, allowance: int) -> tuple[list[str], int, int]:
+    """The names to check in one container, in definition order, then the injected ones; how
+    many VLLM_* names vLLM does not read are among them (at most `allowance`), and how many
+    more were left out."""
+    unread = [n for n in env.defined if n.startswith("VLLM_") and not target.knows(n)]
+    skipped = frozenset(unread[max(0, allowance):])
+    names = [n for n in env.defined if n not in skipped and _interesting(n, target)]
+    names += [n for n in _link_names(links, target, bool(env.opaque)) if n not in env.defined]
+    return names, len(unread) - len(skipped), len(skipped)
 
 
 class _KnownValues(Mapping[str, str]):

@@ -83,7 +83,7 @@ def test_e1_literal_overrides_service_link() -> None:
     assert var.overrides.source is Source.SERVICE_LINK
     assert var.overrides.value == "tcp://10.96.0.12:8000"
     assert var.overrides.origin == "Service llm/vllm"
-    assert var.overrides.service is CLUSTER[1]
+    assert [link.ref for link in var.overrides.links] == ["llm/vllm"]
     assert [v.source for v in var.history()] == [Source.ENV, Source.SERVICE_LINK]
     assert var.overridden_link is var.overrides
     assert var.overrides.overridden_link is None

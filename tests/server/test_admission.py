@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from webhook.config import ConfigError
+from webhook.engine import link_tables
 from webhook.findings import Finding, Severity
 from webhook.server.admission import (
     WARNING_LENGTH,
@@ -137,7 +138,7 @@ def test_a_colliding_service_names_the_workloads_it_would_break() -> None:
 
 
 def test_a_vllm_pod_in_a_namespace_with_a_colliding_service_is_denied() -> None:
-    view = ClusterView(services=[service()])
+    view = ClusterView(links=link_tables([service()], "llm"))
     denied = run(pod(), view=view)
     assert not denied.allowed and "[service-link-collision]" in denied.message
     assert run(pod(enableServiceLinks=False), view=view).allowed

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
+from webhook.kube import links_for
 from webhook.server.cache import NAMESPACES, SERVICES, WORKLOADS, ClusterCache, Reflector, Resource
 
 from .conftest import pod, service, wait_until, workload
@@ -147,7 +148,8 @@ def test_errors_are_reported_until_a_list_succeeds(monkeypatch: pytest.MonkeyPat
         script.steps[:] = [listing(service("vllm"))]
         wait_until(lambda: cache.services.error is None and cache.synced)
         view = cache.view("llm", service=False, budget=0.2)
-        assert view.problem is None and [s["metadata"]["name"] for s in view.services] == ["vllm"]
+        assert view.problem is None and view.links is not None
+        assert [s["metadata"]["name"] for s in view.links("llm").services()] == ["vllm"]
     finally:
         cache.stop()
 
@@ -211,10 +213,12 @@ def test_the_view_of_a_service_holds_the_namespaces_vllm_workloads_and_labels() 
         wait_until(lambda: cache.synced)
         for_service = cache.view("llm", service=True, budget=1)
         assert sorted(w["kind"] for w in for_service.workloads) == ["Deployment", "Pod"]
-        assert for_service.services == [] and for_service.problem is None
+        assert for_service.links is None and for_service.problem is None
         assert for_service.namespace_labels == {"vllm-env-guard.io/mode": "warn"}
         for_pod = cache.view("llm", service=False, budget=1)
-        assert sorted(s["metadata"]["name"] for s in for_pod.services) == ["kubernetes", "vllm"]
+        links = links_for("llm", True, for_pod.links)
+        assert [v.value for v in links.values("VLLM_PORT")] == ["tcp://10.96.0.12:8000"]
+        assert [v.ref for v in links.values("KUBERNETES_SERVICE_HOST")] == ["default/kubernetes"]
         assert for_pod.workloads == [] and for_pod.configmaps is None
         assert {s.resource for s in cache.stats()} == {"services", "namespaces", *(r.name for r in WORKLOADS)}
     finally:

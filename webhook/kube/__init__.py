@@ -11,13 +11,14 @@ from .environment import (
     Environment,
     EnvVar,
     OpaqueSource,
-    PodServiceLinks,
     Source,
     effective_environment,
     expanded_args,
     expanded_command,
+    pod_links,
 )
 from .expansion import expand, references, syntax_wrap
+from .links import NamespaceLinks, PodLinks, links_for
 from .services import (
     ServiceLinkEnv,
     ServiceLinkValue,
@@ -46,8 +47,9 @@ __all__ = [
     "EnvError",
     "EnvVar",
     "Environment",
+    "NamespaceLinks",
     "OpaqueSource",
-    "PodServiceLinks",
+    "PodLinks",
     "PodSpecSite",
     "ServiceLinkEnv",
     "ServiceLinkValue",
@@ -62,7 +64,9 @@ __all__ = [
     "is_service_ip_set",
     "is_workload",
     "kubernetes_service",
+    "links_for",
     "make_env_variable_name",
+    "pod_links",
     "pod_spec_sites",
     "references",
     "service_env",

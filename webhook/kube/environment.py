@@ -12,13 +12,13 @@ import base64
 import binascii
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
-from types import MappingProxyType
 from typing import Any
 
 from .expansion import expand, references
-from .services import ServiceLinkEnv, ServiceLinkValue, service_link_env
+from .links import NamespaceLinks, PodLinks, everything, links_for
+from .services import MASTER_NAMESPACE, MASTER_SERVICES, ServiceLinkValue
 from .shapes import as_list, as_mapping, as_str
 from .workloads import service_links_enabled
 
@@ -27,15 +27,23 @@ __all__ = [
     "EnvVar",
     "Environment",
     "OpaqueSource",
-    "PodServiceLinks",
     "Source",
     "effective_environment",
     "expanded_args",
     "expanded_command",
+    "pod_links",
 ]
 
 _MAX_COMBINATIONS = 64
 """Beyond this many ways to expand one value, the result is simply unknown."""
+
+MAX_ENV_STRING = 131072
+"""Linux's MAX_ARG_STRLEN: an environment string ``NAME=VALUE`` (with its NUL) longer than this
+makes ``execve`` fail with E2BIG, so the container never starts."""
+
+EXPANSION_BUDGET = 4 * MAX_ENV_STRING
+"""Characters one container's ``$(VAR)`` expansions may produce in all; past it, further
+values are unknown and :attr:`Environment.incomplete` says why."""
 
 
 class Source(StrEnum):
@@ -67,7 +75,8 @@ class EnvVar:
     links: tuple[ServiceLinkValue, ...] = ()  # for Source.SERVICE_LINK
     overrides: EnvVar | None = None
     maybe_absent: bool = False
-    sensitive: bool = False  # the value comes (partly) from a Secret
+    sensitive: bool = False  # from a Secret, a credential-named variable, or expands one
+    oversize: bool = False  # the value is over MAX_ENV_STRING: the container cannot start
 
     @property
     def candidates(self) -> tuple[str | None, ...]:
@@ -91,11 +100,6 @@ class EnvVar:
         return None
 
     @property
-    def service(self) -> Mapping[str, Any] | None:
-        """The Service that produced a service-link variable (the first candidate's)."""
-        return self.links[0].service if self.links else None
-
-    @property
     def overridden_link(self) -> EnvVar | None:
         """The service-link definition that this explicit one replaces, if any."""
         earlier = itertools.islice(self.history(), 1, None)
@@ -117,6 +121,7 @@ class OpaqueSource:
     origin: str
     entry: Mapping[str, Any]
     sensitive: bool
+    stamp: int = 0  # its place among the container's definitions (see Environment.get)
 
     def covers(self, name: str) -> bool:
         return name.startswith(self.prefix)
@@ -145,32 +150,65 @@ class EnvError:
     entry: Mapping[str, Any] | None
 
 
+_NO_LINKS = PodLinks(None, None)
+
+
 @dataclass
 class Environment:
-    """The environment of one container: explicit definitions first, then service links."""
+    """The environment of one container: explicit definitions first, then service links.
+
+    ``envFrom`` sources whose keys are unknown (:class:`OpaqueSource`) are one layer each,
+    applied when a name is looked up: they may replace whatever was defined before them.
+    """
 
     defined: dict[str, EnvVar] = field(default_factory=dict)  # the kubelet's tmpEnv
-    links: Mapping[str, EnvVar] = field(default_factory=dict)  # its serviceEnv
+    links: PodLinks = _NO_LINKS  # its serviceEnv
     opaque: list[OpaqueSource] = field(default_factory=list)
     errors: list[EnvError] = field(default_factory=list)
+    incomplete: str | None = None  # why some values were left unknown (a work budget)
+    _stamps: dict[str, int] = field(default_factory=dict, repr=False)  # name -> when defined
+    _clock: int = field(default=0, repr=False)
+    _link_vars: dict[str, EnvVar | None] = field(default_factory=dict, repr=False)
+
+    def link(self, name: str) -> EnvVar | None:
+        """The service-link definition of ``name``, if a Service injects it."""
+        if name not in self._link_vars:
+            self._link_vars[name] = _link_var(name, self.links.values(name))
+        return self._link_vars[name]
 
     def get(self, name: str) -> EnvVar | None:
         """The definition in effect for ``name``, or ``None`` when nothing may set it.
 
-        With an :class:`OpaqueSource` covering ``name``, a name defined nowhere else gets a
-        ``maybe_absent`` unknown definition.
+        An :class:`OpaqueSource` that came after the definition (or covers a name defined
+        nowhere) may replace it: the result is a ``maybe_absent`` unknown definition.
         """
-        var = self.defined.get(name) or self.links.get(name)
+        var = self.defined.get(name)
+        stamp = self._stamps.get(name, -1) if var is not None else -1
         if var is None:
-            for source in self.opaque:
-                if source.covers(name):
-                    var = source.define(name, var)
+            var = self.link(name)
+        for source in self.opaque:
+            if source.stamp > stamp and source.covers(name):
+                var = source.define(name, var)
         return var
+
+    def define(self, var: EnvVar) -> None:
+        self.defined[var.name] = var
+        self._stamps[var.name] = self._tick()
+
+    def add_opaque(self, prefix: str, origin: str, entry: Mapping[str, Any], sensitive: bool) -> OpaqueSource:
+        """An envFrom source with unknown keys, placed after everything defined so far."""
+        source = OpaqueSource(prefix, origin, entry, sensitive, self._tick())
+        self.opaque.append(source)
+        return source
+
+    def _tick(self) -> int:
+        self._clock += 1
+        return self._clock
 
     def __iter__(self) -> Iterator[str]:
         """The names known to be (possibly) set; see :attr:`complete`."""
         yield from self.defined
-        yield from (name for name in self.links if name not in self.defined)
+        yield from (name for name in self.links.names() if name not in self.defined)
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.get(name) is not None
@@ -182,6 +220,10 @@ class Environment:
     def complete(self) -> bool:
         """No ``envFrom`` source with unknown contents: iteration lists every name."""
         return not self.opaque
+
+    def may_define(self, name: str) -> bool:
+        """The container itself (env or envFrom) may set ``name``, hiding any service link."""
+        return name in self.defined or any(source.covers(name) for source in self.opaque)
 
     def as_dict(self) -> dict[str, str | None]:
         """``name -> value`` (``None``: unknown, ambiguous or maybe unset) of every known name."""
@@ -197,6 +239,14 @@ class Environment:
         """The value of ``name`` if it is known for sure (for :func:`expand`)."""
         var = self.get(name)
         return None if var is None else var.value
+
+
+def _link_var(name: str, values: list[ServiceLinkValue]) -> EnvVar | None:
+    if not values:
+        return None
+    origin = " or ".join(dict.fromkeys(f"Service {value.ref}" for value in values))
+    possible = tuple(dict.fromkeys(value.value for value in values))
+    return EnvVar(name, possible, Source.SERVICE_LINK, origin, " | ".join(possible), links=tuple(values))
 
 
 # --- objects that env and envFrom refer to ---------------------------------------------------
@@ -262,12 +312,11 @@ class _Builder:
     configmaps: _Store
     secrets: _Store
     pod_fields: Mapping[str, str] | None
+    sensitive_name: Callable[[str], bool]
+    expansion_budget: int = EXPANSION_BUDGET
 
     def previous(self, name: str) -> EnvVar | None:
         return self.env.get(name)
-
-    def define(self, var: EnvVar) -> None:
-        self.env.defined[var.name] = var
 
     def error(self, message: str, origin: str, entry: Mapping[str, Any]) -> None:
         self.env.errors.append(EnvError(message, origin, entry))
@@ -289,15 +338,12 @@ class _Builder:
             return
         data = store.data(name)
         if data is None:
-            source = OpaqueSource(prefix, f"{where}, not available", entry, store.sensitive)
-            for known in list(self.env):
-                if source.covers(known):
-                    self.define(source.define(known, self.previous(known)))
-            self.env.opaque.append(source)
+            self.env.add_opaque(prefix, f"{where}, not available", entry, store.sensitive)
             return
         for key, value in data.items():
-            var = _resolved(prefix + key, entry, f"{where} key {key}", value, store.sensitive)
-            self.define(replace(var, source=Source.ENV_FROM, overrides=self.previous(var.name)))
+            variable = prefix + key
+            self.env.define(self.resolved(variable, entry, f"{where} key {key}", value, store.sensitive,
+                                          source=Source.ENV_FROM, overrides=self.previous(variable)))
 
     def env_entry(self, index: int, entry: Mapping[str, Any]) -> None:
         """One ``env`` item: set (later items win) unless an optional reference is missing."""
@@ -306,61 +352,67 @@ class _Builder:
             return
         where = f"env[{index}]"
         value, value_from = entry.get("value"), entry.get("valueFrom")
+        previous = self.previous(name)
         var: EnvVar | None
         if value is not None and value != "":
-            var = self.literal(name, where, entry, value)
+            var = self.literal(name, where, entry, value, previous)
         elif isinstance(value_from, Mapping):
-            var = self.value_from(name, where, entry, value_from)
+            var = self.value_from(name, where, entry, value_from, previous)
         else:
-            var = EnvVar(name, ("",), Source.ENV, where, "", entry)
+            var = EnvVar(name, ("",), Source.ENV, where, "", entry, overrides=previous)
         if var is not None:
-            previous = self.previous(name)
-            self.define(var if previous is None else replace(var, overrides=previous))
+            self.env.define(var)
 
-    def literal(self, name: str, where: str, entry: Mapping[str, Any], value: Any) -> EnvVar:
+    def literal(self, name: str, where: str, entry: Mapping[str, Any], value: Any,
+                previous: EnvVar | None) -> EnvVar:
         """An ``env[].value``, expanded against what is defined so far."""
         if not isinstance(value, str):  # the API server would reject it
-            return EnvVar(name, (None,), Source.ENV, where, str(value), entry)
+            return EnvVar(name, (None,), Source.ENV, where, str(value), entry, overrides=previous)
+        sensitive = self.sensitive_name(name)
         if "$" not in value:
-            return EnvVar(name, (value,), Source.ENV, where, value, entry)
+            return EnvVar(name, (value,), Source.ENV, where, value, entry, overrides=previous,
+                          sensitive=sensitive, oversize=_oversize(name, value))
         refs = {ref: self.previous(ref) for ref in dict.fromkeys(references(value))}
+        sensitive = sensitive or any(var is not None and var.sensitive for var in refs.values())
+        bound = _expanded_bound(value, refs)
+        if bound > MAX_ENV_STRING or any(var is not None and var.oversize for var in refs.values()):
+            return EnvVar(name, (None,), Source.ENV, where, "<over the size limit once expanded>", entry,
+                          overrides=previous, sensitive=sensitive, oversize=True)
+        combinations = _product_size([_options(var) for var in refs.values()])
+        if combinations * bound > self.expansion_budget:
+            self.env.incomplete = (f"$(VAR) references were not expanded past {EXPANSION_BUDGET:,} characters "
+                                   f"(from {where} {name} on)")
+            return EnvVar(name, (None,), Source.ENV, where, value, entry, overrides=previous, sensitive=sensitive)
+        self.expansion_budget -= combinations * bound
         known = {ref: var.value for ref, var in refs.items() if var is not None}
-        return EnvVar(
-            name,
-            _expansions(value, refs),
-            Source.ENV,
-            where,
-            expand(value, known.get),
-            entry,
-            sensitive=any(var is not None and var.sensitive for var in refs.values()),
-        )
+        possible = _expansions(value, refs)
+        return EnvVar(name, possible, Source.ENV, where, expand(value, known.get), entry, overrides=previous,
+                      sensitive=sensitive, oversize=any(v is not None and _oversize(name, v) for v in possible))
 
-    def value_from(
-        self, name: str, where: str, entry: Mapping[str, Any], value_from: Mapping[str, Any]
-    ) -> EnvVar | None:
+    def value_from(self, name: str, where: str, entry: Mapping[str, Any], value_from: Mapping[str, Any],
+                   previous: EnvVar | None) -> EnvVar | None:
         """An ``env[].valueFrom``, never expanded; ``None``: the entry is skipped."""
         if isinstance(ref := value_from.get("fieldRef"), Mapping):
             path = as_str(ref.get("fieldPath"))
             known = None if self.pod_fields is None else self.pod_fields.get(path)
-            return _resolved(name, entry, f"{where}: fieldRef {path}", known)
+            return self.resolved(name, entry, f"{where}: fieldRef {path}", known, overrides=previous)
         if isinstance(ref := value_from.get("resourceFieldRef"), Mapping):
             resource = as_str(ref.get("resource"))
-            return _resolved(name, entry, f"{where}: resourceFieldRef {resource}", None)
+            return self.resolved(name, entry, f"{where}: resourceFieldRef {resource}", None, overrides=previous)
         if isinstance(ref := value_from.get("configMapKeyRef"), Mapping):
-            return self.key_ref(name, where, entry, self.configmaps, ref)
+            return self.key_ref(name, where, entry, self.configmaps, ref, previous)
         if isinstance(ref := value_from.get("secretKeyRef"), Mapping):
-            return self.key_ref(name, where, entry, self.secrets, ref)
+            return self.key_ref(name, where, entry, self.secrets, ref, previous)
         if isinstance(ref := value_from.get("fileKeyRef"), Mapping):
             file = (
                 f"{as_str(ref.get('volumeName'))}/{as_str(ref.get('path'))} key {as_str(ref.get('key'))}"
             )
-            var = _resolved(name, entry, f"{where}: fileKeyRef {file}", None)
-            return replace(var, maybe_absent=ref.get("optional") is True)
-        return EnvVar(name, ("",), Source.VALUE_FROM, where, "", entry)  # no source it knows
+            return self.resolved(name, entry, f"{where}: fileKeyRef {file}", None, overrides=previous,
+                                 maybe_absent=ref.get("optional") is True)
+        return EnvVar(name, ("",), Source.VALUE_FROM, where, "", entry, overrides=previous)  # no source it knows
 
-    def key_ref(
-        self, name: str, where: str, entry: Mapping[str, Any], store: _Store, ref: Mapping[str, Any]
-    ) -> EnvVar | None:
+    def key_ref(self, name: str, where: str, entry: Mapping[str, Any], store: _Store, ref: Mapping[str, Any],
+                previous: EnvVar | None) -> EnvVar | None:
         """``configMapKeyRef`` / ``secretKeyRef``."""
         obj_name, key = as_str(ref.get("name")), as_str(ref.get("key"))
         optional = ref.get("optional") is True
@@ -375,29 +427,50 @@ class _Builder:
                 )
                 self.error(message, origin, entry)
             return None
-        var = _resolved(name, entry, origin, None if data is None else data[key], store.sensitive)
-        return replace(var, maybe_absent=optional and data is None)
+        return self.resolved(name, entry, origin, None if data is None else data[key], store.sensitive,
+                             overrides=previous, maybe_absent=optional and data is None)
+
+    def resolved(self, name: str, entry: Mapping[str, Any], origin: str, value: str | None,
+                 sensitive: bool = False, *, source: Source = Source.VALUE_FROM, overrides: EnvVar | None = None,
+                 maybe_absent: bool = False) -> EnvVar:
+        """A variable taken from elsewhere: ``value``, or unknown when it is ``None``."""
+        display = f"<{origin.split(': ', 1)[-1]}>" if value is None else value
+        return EnvVar(name, (value,), source, origin, display, entry, overrides=overrides,
+                      maybe_absent=maybe_absent, sensitive=sensitive or self.sensitive_name(name),
+                      oversize=value is not None and _oversize(name, value))
 
 
-def _resolved(
-    name: str, entry: Mapping[str, Any], origin: str, value: str | None, sensitive: bool = False
-) -> EnvVar:
-    """A variable taken from elsewhere: ``value``, or unknown when it is ``None``."""
-    display = f"<{origin.split(': ', 1)[-1]}>" if value is None else value
-    return EnvVar(name, (value,), Source.VALUE_FROM, origin, display, entry, sensitive=sensitive)
+def _oversize(name: str, value: str) -> bool:
+    """``NAME=VALUE`` and its NUL exceed MAX_ENV_STRING bytes."""
+    size = len(name) + len(value) + 2
+    if size > MAX_ENV_STRING or 4 * size <= MAX_ENV_STRING:
+        return size > MAX_ENV_STRING
+    return len(name.encode("utf-8", "surrogatepass")) + len(value.encode("utf-8", "surrogatepass")) + 2 > MAX_ENV_STRING
 
 
 _UNSET = object()
 
 
+def _options(var: EnvVar | None) -> tuple[Any, ...]:
+    """The values a reference may take (``_UNSET``: written back verbatim)."""
+    if var is None:
+        return (_UNSET,)
+    return var.candidates + ((_UNSET,) if var.may_be_unset else ())
+
+
+def _expanded_bound(text: str, refs: Mapping[str, EnvVar | None]) -> int:
+    """At least as long as any expansion of ``text`` (each ``$(NAME)`` replaced by its longest
+    candidate), computed without expanding."""
+    size = len(text)
+    for ref, var in refs.items():
+        longest = max((len(v) for v in _options(var) if isinstance(v, str)), default=0)
+        size += text.count(f"$({ref})") * max(0, longest - len(ref) - 3)
+    return size
+
+
 def _expansions(text: str, refs: Mapping[str, EnvVar | None]) -> tuple[str | None, ...]:
     """Every value ``text`` may expand to, given the possible values of what it refers to."""
-    options: list[tuple[Any, ...]] = []
-    for var in refs.values():
-        if var is None:
-            options.append((_UNSET,))
-        else:
-            options.append(var.candidates + ((_UNSET,) if var.may_be_unset else ()))
+    options = [_options(var) for var in refs.values()]
     if _product_size(options) > _MAX_COMBINATIONS:
         return (None,)
     results: list[str | None] = []
@@ -416,55 +489,57 @@ def _product_size(options: list[tuple[Any, ...]]) -> int:
     return size
 
 
-@dataclass(frozen=True)
-class PodServiceLinks:
-    """The service-link definitions of the pods of one namespace: built once, shared by all."""
-
-    definitions: Mapping[str, EnvVar]
-
-    @classmethod
-    def build(cls, links: ServiceLinkEnv) -> PodServiceLinks:
-        result = {}
-        for name, values in links.items():
-            origin = " or ".join(dict.fromkeys(f"Service {value.ref}" for value in values))
-            possible = tuple(dict.fromkeys(value.value for value in values))
-            display = " | ".join(possible)
-            result[name] = EnvVar(name, possible, Source.SERVICE_LINK, origin, display, links=values)
-        return cls(MappingProxyType(result))
-
-
+def pod_links(services: Iterable[Mapping[str, Any]], namespace: str, enabled: bool,
+              assumed_cluster_ip: str | None = None) -> PodLinks:
+    """The :class:`PodLinks` of a pod in ``namespace`` from a list of Services (any namespace;
+    one without ``metadata.namespace`` is in the pod's), indexing every name."""
+    tables: dict[str, NamespaceLinks] = {}
+    for service in services:
+        if not isinstance(service, Mapping):
+            continue
+        meta = as_mapping(service.get("metadata"))
+        service_namespace = as_str(meta.get("namespace")) or namespace
+        master = service_namespace == MASTER_NAMESPACE and as_str(meta.get("name")) in MASTER_SERVICES
+        if service_namespace == namespace or master:
+            table = tables.setdefault(service_namespace, NamespaceLinks(service_namespace, everything,
+                                                                        assumed_cluster_ip))
+            table.put(service)
+    return links_for(namespace, enabled, tables.get)
 
 
 def effective_environment(
     container: Mapping[str, Any],
     spec: Mapping[str, Any],
     namespace: str,
-    services: Iterable[Mapping[str, Any]] | PodServiceLinks,
+    services: Iterable[Mapping[str, Any]] | PodLinks,
     configmaps: Mapping[str, Mapping[str, Any]] | None,
     secrets: Mapping[str, Mapping[str, Any]] | None,
     pod_fields: Mapping[str, str] | None = None,
     assumed_cluster_ip: str | None = None,
+    sensitive_name: Callable[[str], bool] = lambda name: False,
 ) -> Environment:
     """The environment the kubelet gives ``container`` of pod spec ``spec`` in ``namespace``.
 
-    ``services``: every Service known (any namespace; see :func:`service_link_env`), or the
-    namespace's :class:`PodServiceLinks` (callers analysing many pods of one namespace build
-    them once).
+    ``services``: every Service known (any namespace; see :func:`pod_links`), or the pod's
+    :class:`PodLinks` (callers analysing many pods keep one table per namespace).
     ``configmaps`` / ``secrets``: the namespace's objects by name; ``None`` when they are
     not known at all, so references to them are unknown rather than missing. Secret ``data``
     is base64 and is decoded. ``pod_fields``: ``fieldRef`` paths with known values, e.g.
-    ``{"metadata.name": "p1"}``. A non-empty :attr:`Environment.errors` means the container
-    would not start; the rest is computed as if the failing references were absent.
+    ``{"metadata.name": "p1"}``. ``sensitive_name``: variables whose values must never be shown
+    (credentials); Secret values and expansions of sensitive values are sensitive too. A
+    non-empty :attr:`Environment.errors` means the container would not start; the rest is
+    computed as if the failing references were absent.
     """
     container, spec = as_mapping(container), as_mapping(spec)
-    links = services if isinstance(services, PodServiceLinks) else PodServiceLinks.build(
-        service_link_env(services, namespace, service_links_enabled(spec), assumed_cluster_ip))
+    links = services if isinstance(services, PodLinks) else pod_links(
+        services, namespace, service_links_enabled(spec), assumed_cluster_ip)
     builder = _Builder(
-        Environment(links=links.definitions),
+        Environment(links=links),
         namespace,
         _Store("ConfigMap", configmaps, _configmap_data),
         _Store("Secret", secrets, _secret_data, sensitive=True),
         pod_fields,
+        sensitive_name,
     )
     for index, entry in enumerate(as_list(container.get("envFrom"))):
         if isinstance(entry, Mapping):

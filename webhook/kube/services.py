@@ -7,6 +7,7 @@ Ports of ``pkg/kubelet/envvars/envvars.go`` (``FromServices``, ``makeEnvVariable
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,8 @@ __all__ = [
     "ServiceLinkValue",
     "is_service_ip_set",
     "kubernetes_service",
+    "link_fields",
+    "link_variables",
     "make_env_variable_name",
     "service_env",
     "service_link_env",
@@ -69,7 +72,8 @@ def _ports(spec: Mapping[str, Any]) -> list[tuple[str, int, str]]:
         port = as_mapping(port)
         number = port.get("port")
         if isinstance(number, int) and not isinstance(number, bool):
-            result.append((as_str(port.get("name")), number, as_str(port.get("protocol")) or "TCP"))
+            protocol = sys.intern(as_str(port.get("protocol")) or "TCP")
+            result.append((sys.intern(as_str(port.get("name"))), number, protocol))
     return result
 
 
@@ -83,9 +87,21 @@ def service_env(
     is given: then that address stands in for the one the API server would allocate. A Service
     without a usable port cannot pass API validation and gives ``{}``.
     """
-    cluster_ip = _cluster_ip(service, assumed_cluster_ip)
-    ports = _ports(as_mapping(as_mapping(service).get("spec")))
     name = as_str(as_mapping(as_mapping(service).get("metadata")).get("name"))
+    return link_variables(name, *link_fields(service, assumed_cluster_ip))
+
+
+def link_fields(
+    service: Mapping[str, Any], assumed_cluster_ip: str | None = None
+) -> tuple[str, tuple[tuple[str, int, str], ...]]:
+    """What service links are made of: the cluster IP the kubelet would see (``""``: none)
+    and ``(name, port, protocol)`` of each port."""
+    ports = _ports(as_mapping(as_mapping(service).get("spec")))
+    return _cluster_ip(service, assumed_cluster_ip), tuple(ports)
+
+
+def link_variables(name: str, cluster_ip: str, ports: tuple[tuple[str, int, str], ...]) -> dict[str, str]:
+    """:func:`service_env` from a Service's name and :func:`link_fields`."""
     if not cluster_ip or not ports or not name:
         return {}
     prefix = make_env_variable_name(name)

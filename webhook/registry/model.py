@@ -98,6 +98,10 @@ class Outcome:
 
 
 
+OUTCOMES_KEPT = 4096
+MEMO_VALUE_LENGTH = 256
+
+
 class Registry:
     """The variables of one vLLM release, by name."""
 
@@ -130,14 +134,21 @@ class Registry:
         """What this release's getter for `var` returns (or raises) in environment `env`.
 
         Memoised on the values of the variables the getter reads (`var.reads`, which the
-        conformance suite checks against what vLLM's own getter reads).
+        conformance suite checks against what vLLM's own getter reads): at most
+        OUTCOMES_KEPT outcomes, and none for values over MEMO_VALUE_LENGTH characters, so
+        what requests send is not kept for long.
         """
         from webhook.registry.outcomes import evaluate
 
         var = self[var] if isinstance(var, str) else var
-        key = (var.name, tuple(env.get(name) for name in var.reads))
+        values = tuple(env.get(name) for name in var.reads)
+        if any(value is not None and len(value) > MEMO_VALUE_LENGTH for value in values):
+            return evaluate(var, env, self)
+        key = (var.name, values)
         outcome = self._outcomes.get(key)
         if outcome is None:
+            if len(self._outcomes) >= OUTCOMES_KEPT:
+                self._outcomes.clear()
             outcome = self._outcomes[key] = evaluate(var, env, self)
         return outcome
 

@@ -86,13 +86,18 @@ def write_table(table: dict[str, Any], path: Path) -> None:
     path.write_text(text + "\n", encoding="utf-8")
 
 
-@functools.cache
 def releases_with(name: str) -> list[str]:
     """The bundled releases whose registry has key `name`, oldest first."""
+    return _histories().get(name, [])
+
+
+@functools.cache
+def _histories() -> dict[str, list[str]]:
     table = _table()
-    indices = sorted({i for first, last, var in table["variables"] if var["name"] == name
-                      for i in range(first, last + 1)})
-    return [table["versions"][i] for i in indices]
+    indices: dict[str, set[int]] = {}
+    for first, last, var in table["variables"]:
+        indices.setdefault(var["name"], set()).update(range(first, last + 1))
+    return {name: [table["versions"][i] for i in sorted(found)] for name, found in indices.items()}
 
 
 @functools.cache

@@ -2,6 +2,8 @@
 
 A rule module defines `RULE` and any of the hooks `check_value(ValueSubject)`,
 `check_container(ContainerSubject)` and `check_service(ServiceSubject)`, each yielding `Hit`s.
+A rule that checks service-link values also says which injected names it looks at with
+`checks_link(name, Target) -> bool`, so the engine builds subjects for those names only.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import functools
 from types import ModuleType
 
 from webhook.rules import (
+    check_incomplete,
     env_internal_misuse,
     env_invalid_choice,
     env_no_effect,
@@ -18,6 +21,7 @@ from webhook.rules import (
     env_silent_coercion,
     env_unknown_variable,
     env_unverified_source,
+    env_value_too_large,
     manifest_invalid,
     service_link_collision,
     service_link_prefix,
@@ -35,6 +39,8 @@ MODULES: tuple[ModuleType, ...] = (
     env_internal_misuse,
     env_plaintext_secret,
     env_unverified_source,
+    env_value_too_large,
+    check_incomplete,
     manifest_invalid,
 )
 CATALOG: dict[str, Rule] = {m.RULE.id: m.RULE for m in MODULES}

@@ -8,7 +8,9 @@ from collections.abc import Iterator
 from webhook.findings import Severity
 from webhook.registry.store import releases_with
 from webhook.rules.base import Rule
-from webhook.rules.subjects import Hit, ValueSubject
+from webhook.rules.subjects import Hit, Target, ValueSubject
+
+LONGEST_SUGGESTED = 64  # a suggestion search costs O(len(name)); vLLM's names are shorter
 
 RULE = Rule(
     id="env-unknown-variable",
@@ -36,7 +38,7 @@ def check_value(subject: ValueSubject) -> Iterator[Hit]:
         where = f"; it exists in vLLM {_span(history)}"
         hint = "remove it, or run a vLLM version that reads it"
     else:
-        close = difflib.get_close_matches(subject.name, target.registry.names(), n=1, cutoff=0.8)
+        close = _close(subject.name, target)
         where = f" (did you mean {close[0]}?)" if close else ""
         hint = f"rename it to {close[0]}" if close else "check the name against `vllm-env-guard registry list`"
     fatal = target.fail_on_unknown and target.registry.facts.validates_unknown
@@ -50,6 +52,13 @@ def check_value(subject: ValueSubject) -> Iterator[Hit]:
         variable=subject.name,
         severity=Severity.ERROR if fatal else None,
     )
+
+
+def _close(name: str, target: Target) -> list[str]:
+    """The known name `name` is likely a typo of (none for names longer than any real one)."""
+    if len(name) > LONGEST_SUGGESTED:
+        return []
+    return difflib.get_close_matches(name, target.registry.names(), n=1, cutoff=0.8)
 
 
 def _span(versions: list[str]) -> str:

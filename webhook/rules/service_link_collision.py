@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from webhook.findings import Severity
 from webhook.rules.base import Rule
-from webhook.rules.subjects import Hit, ServiceSubject, ValueSubject
+from webhook.rules.subjects import Hit, ServiceSubject, Target, ValueSubject
 from webhook.rules.wording import does
 
 RULE = Rule(
@@ -59,6 +59,10 @@ def check_service(subject: ServiceSubject) -> Iterator[Hit]:
               "enableServiceLinks: false on the vLLM pods"),
         variable=colliding[0],
     )
+
+
+def checks_link(name: str, target: Target) -> bool:
+    return bool(target.readers(name))
 
 
 def check_value(subject: ValueSubject) -> Iterator[Hit]:

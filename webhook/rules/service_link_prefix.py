@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from webhook.findings import Severity
 from webhook.rules.base import Rule
 from webhook.rules.service_link_collision import rename_suggestion
-from webhook.rules.subjects import Hit, ServiceSubject, ValueSubject
+from webhook.rules.subjects import Hit, ServiceSubject, Target, ValueSubject
 
 RULE = Rule(
     id="service-link-prefix",
@@ -39,6 +39,10 @@ def check_service(subject: ServiceSubject) -> Iterator[Hit]:
         hint=f'rename the Service (e.g. "{rename_suggestion(subject.name)}") or set enableServiceLinks: false on the vLLM pods',
         variable=unread[0],
     )
+
+
+def checks_link(name: str, target: Target) -> bool:
+    return target.fail_on_unknown and name.startswith("VLLM_") and not target.knows(name)
 
 
 def check_value(subject: ValueSubject) -> Iterator[Hit]:

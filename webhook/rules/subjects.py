@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from webhook.findings import Severity
-from webhook.kube import OpaqueSource
+from webhook.kube import EnvVar, OpaqueSource
 from webhook.registry import Outcome, Registry, Resolution, Variable
 
 
@@ -109,9 +109,14 @@ class ValueSubject:
         return self.sensitive or is_credential(self.name)
 
     def redact(self, text: str) -> str:
-        """`text` with this value blanked out when it is a credential or comes from a Secret."""
-        if self.secret and self.raw:
-            return text.replace(self.raw, "<redacted>")
+        """`text` with this value blanked out, in the spellings messages use, when it is a
+        credential or comes from a Secret (or expands one)."""
+        if not (self.secret and self.raw):
+            return text
+        raw = self.raw
+        for spelling in sorted({raw, repr(raw)[1:-1], raw.strip(), raw.lower(), raw.upper()}, key=len, reverse=True):
+            if spelling:
+                text = text.replace(spelling, "<redacted>")
         return text
 
 
@@ -129,6 +134,8 @@ class ContainerSubject:
     target: Target
     vllm_container: bool
     opaque: Sequence[OpaqueSource] = ()
+    oversize: Sequence[EnvVar] = ()  # values over the kernel's limit for one environment string
+    incomplete: Sequence[str] = ()  # what was not checked, past a work budget
 
 
 @dataclass

@@ -16,10 +16,13 @@ def parser(var: Variable) -> str:
 def does(subject: ValueSubject, var: Variable, outcome: Outcome) -> str:
     """`vLLM 0.8.1 raises ValueError: ...` / `vLLM 0.8.1 reads it as False`."""
     version = subject.target.version
+    if subject.secret:  # what vLLM says or makes of a secret may quote it, in any spelling
+        if outcome.error:
+            return f"vLLM {version} raises {outcome.error} (message not shown: the value is secret)"
+        return f"vLLM {version} reads it as a {type(outcome.value).__name__} (not shown: the value is secret)"
     if outcome.error:
-        return f"vLLM {version} raises {outcome.error}: {subject.redact(outcome.message or '')}"
-    value = subject.redact(repr(outcome.value))
-    return f"vLLM {version} reads it as {value}"
+        return f"vLLM {version} raises {outcome.error}: {outcome.message or ''}"
+    return f"vLLM {version} reads it as {outcome.value!r}"
 
 
 def reader_note(subject: ValueSubject, var: Variable) -> str:

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from webhook.budget import UNLIMITED, Budget
 from webhook.detect import IGNORE_ANNOTATION
 from webhook.engine import Inventory, Item, analyze
 from webhook.findings import Finding, Severity
-from webhook.kube import is_workload
+from webhook.kube import NamespaceLinks, is_workload
 from webhook.server.policy import ServerPolicy, Snapshot
 
 API_VERSIONS = ("admission.k8s.io/v1", "admission.k8s.io/v1beta1")
@@ -68,11 +69,13 @@ class Request:
 class ClusterView:
     """What the cluster cache knows that matters to one request.
 
-    `configmaps`: the namespace's ConfigMaps, None when not watched or not synced (unknown).
-    `namespace_labels`: None when unknown. `problem`: why the view may be incomplete.
+    `links`: the cache's service-link tables by namespace (kept current by its watch; read,
+    never written). `configmaps`: the namespace's ConfigMaps, None when not watched or not
+    synced (unknown). `namespace_labels`: None when unknown. `problem`: why the view may be
+    incomplete.
     """
 
-    services: Sequence[Mapping[str, Any]] = ()
+    links: Callable[[str], NamespaceLinks | None] | None = None
     configmaps: Mapping[str, Mapping[str, Any]] | None = None
     workloads: Sequence[Mapping[str, Any]] = ()
     namespace_labels: Mapping[str, str] | None = None
@@ -187,14 +190,17 @@ def _allow(note: str, mode: str = "") -> Decision:
     return Decision(allowed=True, note=note, mode=mode)
 
 
-def _findings(obj: Mapping[str, Any], snapshot: Snapshot, request: Request, view: ClusterView) -> list[Finding]:
+def _findings(obj: Mapping[str, Any], snapshot: Snapshot, request: Request, view: ClusterView,
+              budget: Budget) -> list[Finding]:
     namespace = request.namespace or "default"
-    inventory = Inventory(complete=view.configmaps is not None, secrets_known=False)
-    for known in (*view.services, *(view.configmaps or {}).values()):
-        inventory.add(known, namespace)
+    service = _is_service(obj)
+    inventory = Inventory(shared=None if service else view.links, complete=view.configmaps is not None,
+                          secrets_known=False)
+    if view.configmaps is not None:
+        inventory.configmaps[namespace] = dict(view.configmaps)
     settings = replace(snapshot.settings, namespace=namespace)
-    context = view.workloads if _is_service(obj) else ()
-    return [f for f in analyze([Item(obj)], settings, context=context, inventory=inventory)
+    context = view.workloads if service else ()
+    return [f for f in analyze([Item(obj)], settings, context=context, inventory=inventory, budget=budget)
             if f.severity is not Severity.INFO]
 
 
@@ -203,8 +209,9 @@ def _key(finding: Finding) -> tuple[str, str | None, str | None]:
     return finding.rule, finding.container, finding.variable
 
 
-def decide(request: Request, snapshot: Snapshot, view: ClusterView) -> Decision:
-    """The decision for one request, given the policy and what the cluster cache knows."""
+def decide(request: Request, snapshot: Snapshot, view: ClusterView, budget: Budget = UNLIMITED) -> Decision:
+    """The decision for one request, given the policy and what the cluster cache knows.
+    Raises `webhook.budget.OutOfTime` once `budget` runs out."""
     if not is_checked(request):
         what = request.operation if request.operation not in ("CREATE", "UPDATE") else "this kind"
         return _allow(f"{what} is not checked")
@@ -218,10 +225,10 @@ def decide(request: Request, snapshot: Snapshot, view: ClusterView) -> Decision:
         if policy.failure_mode == "deny":
             return failure(request, policy, view.problem, "cache_unavailable", code=503, reason="ServiceUnavailable")
         notes.append(f"vllm-env-guard: checked without cluster state ({view.problem}; failureMode: allow)")
-    findings = _findings(request.obj, snapshot, request, view)
+    findings = _findings(request.obj, snapshot, request, view, budget)
     existing: set[tuple[str, str | None, str | None]] = set()
     if request.operation == "UPDATE" and request.old is not None and policy.updates == "warn":
-        existing = {_key(f) for f in _findings(request.old, snapshot, request, view)}
+        existing = {_key(f) for f in _findings(request.old, snapshot, request, view, budget)}
     errors: list[Finding] = []
     demoted: list[str] = []
     for f in findings:

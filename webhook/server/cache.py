@@ -34,8 +34,8 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
 from webhook.detect import runs_vllm
-from webhook.kube import containers, pod_spec_sites
-from webhook.kube.services import MASTER_NAMESPACE
+from webhook.engine import namespace_links
+from webhook.kube import NamespaceLinks, containers, pod_spec_sites
 from webhook.kube.shapes import as_mapping, metadata
 from webhook.server.admission import ClusterView
 from webhook.server.logs import log
@@ -96,6 +96,65 @@ def _workload(covered_by: frozenset[str]) -> Callable[[Obj], Obj | None]:
     return keep
 
 
+class ObjectStore:
+    """What a reflector holds: namespace ("" if cluster-scoped) -> name -> object. Callers lock."""
+
+    def __init__(self) -> None:
+        self._objects: dict[str, dict[str, Obj]] = {}
+
+    def put(self, namespace: str, name: str, obj: Obj) -> None:
+        self._objects.setdefault(namespace, {})[name] = obj
+
+    def remove(self, namespace: str, name: str) -> None:
+        self._objects.get(namespace, {}).pop(name, None)
+
+    def items(self, namespace: str) -> list[Obj]:
+        return list(self._objects.get(namespace, {}).values())
+
+    def get(self, namespace: str, name: str) -> Obj | None:
+        return self._objects.get(namespace, {}).get(name)
+
+    def count(self) -> int:
+        return sum(len(names) for names in self._objects.values())
+
+
+class LinkStore(ObjectStore):
+    """Services, held as the link table of each namespace (see webhook.kube.links): a review
+    reads the table of its namespace as it is, and each watch event updates one Service, so
+    neither costs more in a namespace of 50,000 Services than in one of 5."""
+
+    def __init__(self) -> None:
+        self._tables: dict[str, NamespaceLinks] = {}
+        self._names: dict[str, set[str]] = {}  # every Service, injecting or not (for the count)
+
+    def put(self, namespace: str, name: str, obj: Obj) -> None:
+        if namespace not in self._tables:
+            self._tables[namespace] = namespace_links(namespace)
+        self._tables[namespace].put(obj)
+        self._names.setdefault(namespace, set()).add(name)
+
+    def remove(self, namespace: str, name: str) -> None:
+        table = self._tables.get(namespace)
+        if table is not None:
+            table.remove(name)
+        self._names.get(namespace, set()).discard(name)
+
+    def items(self, namespace: str) -> list[Obj]:
+        """The namespace's Services that inject variables, as their links see them."""
+        table = self._tables.get(namespace)
+        return table.services() if table is not None else []
+
+    def get(self, namespace: str, name: str) -> Obj | None:
+        table = self._tables.get(namespace)
+        return table.service(name) if table is not None else None
+
+    def count(self) -> int:
+        return sum(len(names) for names in self._names.values())
+
+    def table(self, namespace: str) -> NamespaceLinks | None:
+        return self._tables.get(namespace)
+
+
 @dataclass(frozen=True)
 class Resource:
     name: str
@@ -103,10 +162,11 @@ class Resource:
     kind: str
     lister: Callable[[k8s.ApiClient], Lister]  # the list_*_for_all_namespaces method
     keep: Callable[[Obj], Obj | None]
+    store: Callable[[], ObjectStore] = ObjectStore
 
 
 SERVICES = Resource("services", "v1", "Service",
-                    lambda c: k8s.CoreV1Api(c).list_service_for_all_namespaces, _slim_service)
+                    lambda c: k8s.CoreV1Api(c).list_service_for_all_namespaces, _slim_service, LinkStore)
 NAMESPACES = Resource("namespaces", "v1", "Namespace", lambda c: k8s.CoreV1Api(c).list_namespace, _slim_namespace)
 CONFIGMAPS = Resource("configmaps", "v1", "ConfigMap",
                       lambda c: k8s.CoreV1Api(c).list_config_map_for_all_namespaces, _slim_configmap)
@@ -140,7 +200,7 @@ class Reflector:
     def __init__(self, resource: Resource, lister: Lister) -> None:
         self.resource = resource
         self._lister = lister
-        self._store: dict[str, dict[str, Obj]] = {}  # namespace ("" if cluster-scoped) -> name -> object
+        self.store = resource.store()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -155,15 +215,15 @@ class Reflector:
 
     def items(self, namespace: str) -> list[Obj]:
         with self._lock:
-            return list(self._store.get(namespace, {}).values())
+            return self.store.items(namespace)
 
     def get(self, namespace: str, name: str) -> Obj | None:
         with self._lock:
-            return self._store.get(namespace, {}).get(name)
+            return self.store.get(namespace, name)
 
     def stats(self) -> CacheStats:
         with self._lock:
-            count = sum(len(names) for names in self._store.values())
+            count = self.store.count()
         age = time.monotonic() - self.last_heard if self.last_heard else 0.0
         return CacheStats(self.resource.name, self.synced.is_set(), count, age, self.relists, self.errors)
 
@@ -220,7 +280,7 @@ class Reflector:
 
     def list(self) -> str:
         """Replace the store with a full (paged) list; return its resourceVersion."""
-        store: dict[str, dict[str, Obj]] = {}
+        store = self.resource.store()
         token: str | None = None
         while True:
             try:
@@ -234,14 +294,13 @@ class Reflector:
             for obj in body.get("items") or ():
                 kept = self.resource.keep(self._stamp(obj))
                 if kept is not None:
-                    namespace, name = self._key(kept)
-                    store.setdefault(namespace, {})[name] = kept
+                    store.put(*self._key(kept), kept)
             meta = body.get("metadata") or {}
             token = meta.get("continue")
             if not token:
                 break
         with self._lock:
-            self._store = store
+            self.store = store
         self.relists += self.synced.is_set()
         self.error = None
         self._heard()
@@ -295,11 +354,10 @@ class Reflector:
             namespace, name = self._key(obj)
             kept = self.resource.keep(self._stamp(obj)) if kind != "DELETED" else None
             with self._lock:
-                names = self._store.setdefault(namespace, {})
                 if kept is None:
-                    names.pop(name, None)
+                    self.store.remove(namespace, name)
                 else:
-                    names[name] = kept
+                    self.store.put(namespace, name, kept)
         return str(version) if version else None
 
 
@@ -360,14 +418,9 @@ class ClusterCache:
         configmaps = None
         if self.configmaps is not None and self.configmaps.synced.is_set() and not self.configmaps.error:
             configmaps = {str(metadata(c).get("name")): c for c in self.configmaps.items(namespace)}
-        services: list[Obj] = []
-        if not service:
-            services = self.services.items(namespace)
-            master = self.services.get(MASTER_NAMESPACE, "kubernetes")
-            if master is not None and namespace != MASTER_NAMESPACE:
-                services.append(master)
+        store = self.services.store
         return ClusterView(
-            services=services,
+            links=None if service or not isinstance(store, LinkStore) else store.table,
             configmaps=configmaps,
             workloads=[w for r in self.workloads for w in r.items(namespace)] if service else [],
             namespace_labels=metadata(namespace_obj).get("labels") if namespace_obj is not None else None,

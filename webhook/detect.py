@@ -22,9 +22,15 @@ CREDENTIAL_NAMES = frozenset({
 _CREDENTIAL_SHAPE = re.compile(r"(^|_)(TOKEN|API_KEY|APIKEY|SECRET|SECRET_KEY|PASSWORD|PASSWD|ACCESS_KEY)$")
 
 
+_CREDENTIAL_ENDINGS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "PASSWD")
+
+
 def is_credential(name: str) -> bool:
     """A credential's name (not cached: names come from requests, and this is cheap)."""
-    return name in CREDENTIAL_NAMES or bool(_CREDENTIAL_SHAPE.search(name[-16:].upper()))
+    if name in CREDENTIAL_NAMES:
+        return True
+    tail = name[-16:].upper()
+    return tail.endswith(_CREDENTIAL_ENDINGS) and bool(_CREDENTIAL_SHAPE.search(tail))
 
 
 def _strings(value: Any) -> list[str]:

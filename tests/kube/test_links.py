@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
+
+import pytest
 
 from webhook.engine import link_matters
 from webhook.kube import NamespaceLinks, effective_environment, links_for
+from webhook.kube.links import everything
 from webhook.kube.services import MASTER_NAMESPACE, service_env, service_link_env
 
 from .test_services import MASTER, svc
@@ -28,10 +32,12 @@ def flat(links: Any, names: list[str]) -> dict[str, tuple[str, ...]]:
     return {n: tuple(v.value for v in links.values(n)) for n in names if links.values(n)}
 
 
-def test_a_table_updated_event_by_event_equals_the_kubelets_map_built_from_scratch() -> None:
+@pytest.mark.parametrize("indexed", [everything, lambda name: False, link_matters])
+def test_a_table_updated_event_by_event_equals_the_kubelets_map_built_from_scratch(
+        indexed: Callable[[str], bool]) -> None:
     rng = random.Random(8)
     for _ in range(300):
-        tables = {ns: NamespaceLinks(ns) for ns in ("llm", MASTER_NAMESPACE)}
+        tables = {ns: NamespaceLinks(ns, indexed) for ns in ("llm", MASTER_NAMESPACE)}
         live: dict[tuple[str, str], dict[str, Any]] = {("default", "kubernetes"): MASTER}
         tables[MASTER_NAMESPACE].put(MASTER)
         for _ in range(rng.randint(1, 12)):
@@ -49,7 +55,7 @@ def test_a_table_updated_event_by_event_equals_the_kubelets_map_built_from_scrat
         links = links_for("llm", enabled, tables.get)
         every = sorted(set(expected) | set(links.names()))
         assert flat(links, every) == {n: tuple(v.value for v in values) for n, values in expected.items()}
-        assert sorted(links.names()) == sorted(expected)
+        assert sorted(links.names()) == sorted(n for n in expected if indexed(n))
 
 
 def test_names_outside_the_index_are_found_from_the_services_that_can_produce_them() -> None:

@@ -2,8 +2,8 @@
 
 `NamespaceLinks` holds a namespace's Services by name plus an index of the injected variables
 whose names matter to the caller (`matters(name)`, e.g. ``VLLM_*`` and names vLLM reads). Any
-other variable is computed on demand from the few Services that can produce its name
-(:func:`services_that_produce`). Adding, changing or removing a Service, and looking a name up,
+other variable is computed on demand from the few Services whose variable prefix its name
+starts with. Adding, changing or removing a Service, and looking a name up,
 cost O(one Service), whatever the size of the namespace; memory follows the Services, not the
 variables they inject. `PodLinks` is what one pod sees (``getServiceEnvVarMap``): its
 namespace's links when ``enableServiceLinks`` is on, plus the master ``default/kubernetes``.
@@ -25,7 +25,7 @@ from .services import (
     ServiceLinkValue,
     link_fields,
     link_variables,
-    services_that_produce,
+    make_env_variable_name,
 )
 from .shapes import as_mapping, as_str
 
@@ -66,6 +66,7 @@ class NamespaceLinks:
         self._assumed = assumed_cluster_ip
         self._services: dict[str, _Service] = {}  # only Services that inject something
         self._index: dict[str, dict[str, str]] = {}  # variable -> service name -> value
+        self._prefixes: dict[str, set[str]] = {}  # makeEnvVariableName(name) -> service names
         self._lock = threading.Lock()
         self._derived: dict[Any, tuple[int, Any]] = {}  # see derived()
         self.version = 0  # bumped by every change to the index
@@ -92,6 +93,7 @@ class NamespaceLinks:
                 stale = set(previous.variables(name)) - set(env) if previous is not None else set()
                 self._unindex(name, stale)
                 self._services[name] = entry
+                self._prefixes.setdefault(make_env_variable_name(name), set()).add(name)
                 for variable, value in env.items():
                     if self._matters(variable):
                         self._index.setdefault(variable, {})[name] = value
@@ -107,6 +109,10 @@ class NamespaceLinks:
         if service is None:
             return False
         self._unindex(name, service.variables(name))
+        prefix = make_env_variable_name(name)
+        self._prefixes[prefix].discard(name)
+        if not self._prefixes[prefix]:
+            del self._prefixes[prefix]
         return True
 
     def _unindex(self, name: str, variables: Iterable[str]) -> None:
@@ -132,8 +138,9 @@ class NamespaceLinks:
         producers = self._index.get(variable)
         if producers is not None or self._matters(variable):
             pairs = list((producers or {}).items())
-        else:
-            names = services_that_produce(variable)
+        else:  # each variable is <PREFIX>_<suffix>: look the prefixes up (a few, not a scan)
+            names = [n for i, char in enumerate(variable) if char == "_"
+                     for n in self._prefixes.get(variable[:i], ())]
             pairs = [(n, self._services[n].variables(n).get(variable)) for n in names if n in self._services]
         found = []
         for name, value in pairs:

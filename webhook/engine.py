@@ -379,15 +379,19 @@ def _link_checked(name: str, target: Target) -> bool:
 
 
 def _link_names(links: PodLinks, target: Target, opaque: bool) -> list[str]:
-    """The injected names to build value subjects for. With an opaque envFrom source they may
-    be replaced by unknown values, so every interesting one is; else only those rules check.
-    Memoised on the namespace's link table until a Service of it changes."""
-    if opaque or links.own is None:
-        test = _interesting if opaque else _link_checked
-        return [n for n in links.names() if test(n, target)]
+    """The injected names to build value subjects for: those the service-link rules check,
+    and with an opaque envFrom source (which may replace them by unknown values) every name
+    vLLM reads. Injected names are never reported as unknown variables: the service-link
+    rules report the Service. Memoised on the namespace's link table until it changes."""
+
+    def checked(name: str) -> bool:
+        return _link_checked(name, target) or (opaque and target.knows(name))
+
+    if links.own is None:
+        return [n for n in links.names() if checked(n)]
     master = links.master.version if links.master is not None and links.master is not links.own else None
-    key = ("checked", target.version, target.fail_on_unknown, master)
-    return links.own.derived(key, lambda: [n for n in links.names() if _link_checked(n, target)])
+    key = ("checked", opaque, target.version, target.fail_on_unknown, master)
+    return links.own.derived(key, lambda: [n for n in links.names() if checked(n)])
 
 
 def _checked_names(env: Environment, links: PodLinks, target: Target, allowance: int) -> tuple[list[str], int, int]:

@@ -67,6 +67,8 @@ class NamespaceLinks:
         self._services: dict[str, _Service] = {}  # only Services that inject something
         self._index: dict[str, dict[str, str]] = {}  # variable -> service name -> value
         self._prefixes: dict[str, set[str]] = {}  # makeEnvVariableName(name) -> service names
+        self._order: dict[str, int] = {}  # service name -> when added (candidates keep this order)
+        self._added = 0
         self._lock = threading.Lock()
         self._derived: dict[Any, tuple[int, Any]] = {}  # see derived()
         self.version = 0  # bumped by every change to the index
@@ -93,6 +95,9 @@ class NamespaceLinks:
                 stale = set(previous.variables(name)) - set(env) if previous is not None else set()
                 self._unindex(name, stale)
                 self._services[name] = entry
+                if name not in self._order:
+                    self._added += 1
+                    self._order[name] = self._added
                 self._prefixes.setdefault(make_env_variable_name(name), set()).add(name)
                 for variable, value in env.items():
                     if self._matters(variable):
@@ -109,6 +114,7 @@ class NamespaceLinks:
         if service is None:
             return False
         self._unindex(name, service.variables(name))
+        del self._order[name]
         prefix = make_env_variable_name(name)
         self._prefixes[prefix].discard(name)
         if not self._prefixes[prefix]:
@@ -135,12 +141,16 @@ class NamespaceLinks:
     def values(self, variable: str, only: str | None = None) -> list[ServiceLinkValue]:
         """Each Service's value for `variable`, in the order the Services were added; with
         `only`, just that Service's."""
+        with self._lock:
+            return self._values(variable, only)
+
+    def _values(self, variable: str, only: str | None) -> list[ServiceLinkValue]:
         producers = self._index.get(variable)
         if producers is not None or self._matters(variable):
             pairs = list((producers or {}).items())
         else:  # each variable is <PREFIX>_<suffix>: look the prefixes up (a few, not a scan)
-            names = [n for i, char in enumerate(variable) if char == "_"
-                     for n in self._prefixes.get(variable[:i], ())]
+            names = sorted((n for i, char in enumerate(variable) if char == "_"
+                            for n in self._prefixes.get(variable[:i], ())), key=self._order.__getitem__)
             pairs = [(n, self._services[n].variables(n).get(variable)) for n in names if n in self._services]
         found = []
         for name, value in pairs:

@@ -17,7 +17,7 @@ from typing import Any
 from webhook.cli import UsageError
 from webhook.cluster import SECRETS, Cluster, ClusterError, Progress, connect
 from webhook.engine import Inventory, Item, analyze
-from webhook.findings import Finding
+from webhook.findings import Finding, Workload
 from webhook.kube import containers, is_workload, pod_spec_sites, service_env
 from webhook.kube.shapes import as_list, as_mapping, metadata
 from webhook.lint import emit, exit_code, load_settings, visible
@@ -37,11 +37,12 @@ def run_audit(args: argparse.Namespace) -> int:
         snapshot, secrets = _read(args, progress)
     except ClusterError as exc:
         raise UsageError(str(exc)) from None
+    workloads: list[Workload] = []
     findings = analyze([Item(obj) for obj in snapshot.reported], settings, context=secrets,
-                       inventory=Inventory(complete=True, secrets_known=args.read_secrets))
+                       inventory=Inventory(complete=True, secrets_known=args.read_secrets), workloads=workloads)
     findings = [snapshot.latent(f) for f in findings]
     report = Report(findings=visible(findings, args.show_info), files=0, objects=len(snapshot.reported),
-                    rules=list(CATALOG.values()))
+                    rules=list(CATALOG.values()), workloads=workloads)
     emit(report, args.format, args.output)
     return exit_code(report.findings)
 

@@ -22,7 +22,7 @@ from webhook.detect import (
     is_credential,
     runs_vllm,
 )
-from webhook.findings import Finding, ObjectRef, Severity
+from webhook.findings import Finding, ObjectRef, Severity, Workload
 from webhook.kube import (
     Environment,
     NamespaceLinks,
@@ -206,11 +206,12 @@ class _VllmContainer:
 
 def analyze(items: Sequence[Item], settings: Settings = Settings(), *,
             context: Iterable[Mapping[str, Any]] = (), inventory: Inventory | None = None,
-            budget: Budget = UNLIMITED) -> list[Finding]:
+            budget: Budget = UNLIMITED, workloads: list[Workload] | None = None) -> list[Finding]:
     """Every finding on `items`; `context` objects are consulted, never reported on.
 
     `budget` is checked between containers: past its deadline (or once cancelled) the
-    analysis stops with `webhook.budget.OutOfTime`.
+    analysis stops with `webhook.budget.OutOfTime`. `workloads`, when given, receives one
+    record per container of `items` examined.
     """
     context = list(context)
     inventory = inventory or Inventory()
@@ -220,6 +221,8 @@ def analyze(items: Sequence[Item], settings: Settings = Settings(), *,
     findings: list[Finding] = []
     for item in items:
         findings += run.workload(item)
+    if workloads is not None:
+        workloads += run.examined
     for obj in context:
         run.workload(Item(obj))  # registers its vLLM containers for the Service checks
     for item in items:
@@ -237,6 +240,7 @@ class _Run:
         self._targets: dict[tuple[str | None, str | None, bool], Target] = {}
         self._neighbours: dict[str, tuple[list[_VllmContainer], dict[str | None, Target]]] = {}
         self.unread_allowance = UNREAD_CHECKED
+        self.examined: list[Workload] = []
 
     # --- reporting -------------------------------------------------------------------------
 
@@ -314,6 +318,8 @@ class _Run:
                      for hit in check(value)]  # type: ignore[operator]
         ignored = ignored_rules(metadata(obj), site.template_metadata)
         fallback = line_of(container) or line_of(metadata(obj), "name") or line_of(obj)
+        self.examined.append(Workload(ref, name, vllm, target.version if vllm else None,
+                                      target.resolution.reason if vllm else None, item.file, fallback))
         findings = (self._finding(rule, hit, item, ref, ignored, line_of(at) or fallback, name, target.version)
                     for rule, hit, at in hits)
         return [f for f in findings if f is not None]

@@ -72,3 +72,27 @@ class Finding:
             "variable": self.variable,
             "vllm_version": self.vllm_version,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """One container examined: whether it runs vLLM and which release was assumed, and why."""
+
+    object: ObjectRef
+    container: str
+    runs_vllm: bool
+    vllm_version: str | None  # None: not a vLLM container, or the release is unknown
+    vllm_version_reason: str | None
+    file: str | None = None
+    line: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "object": self.object.to_json(),
+            "container": self.container,
+            "runs_vllm": self.runs_vllm,
+            "vllm_version": self.vllm_version,
+            "vllm_version_reason": self.vllm_version_reason,
+        }

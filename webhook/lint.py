@@ -13,7 +13,7 @@ from webhook import __version__
 from webhook.cli import UsageError
 from webhook.config import Config, ConfigError, load_config
 from webhook.engine import Item, Settings, analyze
-from webhook.findings import Finding, Severity
+from webhook.findings import Finding, Severity, Workload
 from webhook.manifests import Document, ManifestError, iter_paths
 from webhook.output import render
 from webhook.output.report import Report
@@ -91,9 +91,10 @@ def run_lint(args: argparse.Namespace) -> int:
                 findings.append(invalid)
     except ManifestError as exc:
         raise UsageError(str(exc)) from None
-    findings += analyze(items, settings)
+    workloads: list[Workload] = []
+    findings += analyze(items, settings, workloads=workloads)
     report = Report(findings=visible(findings, args.show_info), files=len(files), objects=len(items),
-                    tool_version=__version__, rules=list(CATALOG.values()))
+                    tool_version=__version__, rules=list(CATALOG.values()), workloads=workloads)
     emit(report, args.format, args.output)
     if not items:
         print("vllm-env-guard lint: no Kubernetes objects found in the input", file=sys.stderr)

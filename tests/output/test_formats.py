@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 import jsonschema
 import pytest
 
-from webhook.findings import Finding, ObjectRef, Severity
+from webhook.findings import Finding, ObjectRef, Severity, Workload
 from webhook.output import FORMATS, Report, render
 from webhook.output.github import escape_data, escape_property
 from webhook.rules.base import Rule
@@ -110,7 +110,11 @@ def test_text_color_only_when_asked() -> None:
 # --- json ---------------------------------------------------------------------------------------
 
 def test_json_is_the_interface_contract() -> None:
-    out = json.loads(render("json", report(PARSE_ERROR, AUDITED)))
+    examined = [Workload(PARSE_ERROR.object, "vllm", True, "0.8.3", "from the image vllm/vllm-openai:v0.8.3",
+                         "deploy/vllm.yaml", 9),
+                Workload(PARSE_ERROR.object, "proxy", False, None, None, "deploy/vllm.yaml", 20)]
+    out = json.loads(render("json", Report([PARSE_ERROR, AUDITED], files=1, objects=2, tool_version="1.2.3",
+                                           rules=RULES, workloads=examined)))
     assert out == {
         "tool": {"name": "vllm-env-guard", "version": "1.2.3"},
         "findings": [
@@ -123,6 +127,14 @@ def test_json_is_the_interface_contract() -> None:
              "hint": "", "file": None, "line": None,
              "object": {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "llm", "name": "vllm"},
              "container": "vllm", "variable": "VLLM_USE_V1", "vllm_version": None},
+        ],
+        "workloads": [
+            {"file": "deploy/vllm.yaml", "line": 9, "container": "vllm", "runs_vllm": True,
+             "object": {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "llm", "name": "vllm"},
+             "vllm_version": "0.8.3", "vllm_version_reason": "from the image vllm/vllm-openai:v0.8.3"},
+            {"file": "deploy/vllm.yaml", "line": 20, "container": "proxy", "runs_vllm": False,
+             "object": {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "llm", "name": "vllm"},
+             "vllm_version": None, "vllm_version_reason": None},
         ],
         "summary": {"files": 1, "objects": 2, "errors": 2, "warnings": 0, "infos": 0},
     }

@@ -11,6 +11,7 @@ def render(report: Report) -> str:
     document = {
         "tool": {"name": TOOL_NAME, "version": report.tool_version},
         "findings": [f.to_json() for f in report.findings],
+        "workloads": [w.to_json() for w in report.workloads],
         "summary": report.summary(),
     }
     return json.dumps(document, indent=2) + "\n"

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from webhook import __version__
-from webhook.findings import Finding, Severity
+from webhook.findings import Finding, Severity, Workload
 from webhook.rules.base import Rule
 
 TOOL_NAME = "vllm-env-guard"
@@ -23,6 +23,7 @@ class Report:
     objects: int
     tool_version: str = __version__
     rules: Sequence[Rule] = ()
+    workloads: Sequence[Workload] = ()  # each container examined (JSON output)
 
     def summary(self) -> dict[str, int]:
         """The `summary` object of the JSON contract (spec/interfaces.md)."""

@@ -16,8 +16,8 @@ from webhook.engine import Item, Settings, analyze
 from webhook.findings import Finding, Severity
 from webhook.manifests import Document, ManifestError, iter_paths
 from webhook.output import render
-from webhook.output.text import use_color
 from webhook.output.report import Report
+from webhook.output.text import use_color
 from webhook.rules import CATALOG
 from webhook.rules.manifest_invalid import RULE as MANIFEST_INVALID
 

@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         "value (an error-level finding); 2: usage error.")
     explain.add_argument("settings", nargs="+", metavar="NAME[=VALUE]")
     explain.add_argument("--vllm-version", help="vLLM release to assume (default: newest bundled)")
-    explain.add_argument("--format", choices=("text", "json"), default="text", help="(default: text)")
+    explain.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
 
     audit = commands.add_parser("audit", help="check the objects of a live cluster (needs the server extra)",
                                 description="Check live objects; same formats and exit codes as lint, plus "
@@ -132,7 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _report_options(parser: argparse.ArgumentParser, formats: Sequence[str]) -> None:
-    parser.add_argument("--format", "-f", choices=formats, default="text", help="(default: text)")
+    shown = "report format" + ("; policyreport: wgpolicyk8s.io/v1alpha2 PolicyReports, one per namespace, as a "
+                               "kind: List" if "policyreport" in formats else "")
+    parser.add_argument("--format", "-f", choices=formats, default="text", help=f"{shown} (default: text)")
     parser.add_argument("--quiet", "-q", action="store_true",
                         help="text format: print only the summary line (the exit code is unchanged)")
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",

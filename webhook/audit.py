@@ -14,14 +14,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from webhook.cli import UsageError, write_stdout
+from webhook.cli import UsageError
 from webhook.cluster import SECRETS, Cluster, ClusterError, Progress, connect
 from webhook.cluster_reports import ReportWriter
 from webhook.engine import Inventory, Item, analyze
 from webhook.findings import Finding, ObjectRef
 from webhook.kube import containers, is_workload, pod_spec_sites, service_env
 from webhook.kube.shapes import as_list, as_mapping, metadata
-from webhook.lint import emit, exit_code, load_settings, output_stream, visible
+from webhook.lint import emit, exit_code, load_settings, output_stream, visible, write_to
 from webhook.output import policyreport
 from webhook.output.report import Report
 from webhook.rules import CATALOG
@@ -57,7 +57,7 @@ def run_audit(args: argparse.Namespace) -> int:
         connection.api.close()
     if args.format == "policyreport":
         with output_stream(args.output) as stream:
-            (write_stdout if stream is sys.stdout else stream.write)(policyreport.render(policy_reports))
+            write_to(stream, policyreport.render(policy_reports))
     else:
         emit(Report(findings=findings, files=0, objects=len(snapshot.reported), rules=list(CATALOG.values())), args)
     return exit_code(findings)
@@ -74,12 +74,6 @@ def _read(cluster: Cluster, namespace: str | None, args: argparse.Namespace,
 
 
 # --- objects -------------------------------------------------------------------------------
-
-
-
-
-
-
 
 
 def _uid(obj: Object) -> str | None:

@@ -74,11 +74,15 @@ def emit(report: Report, args: argparse.Namespace) -> None:
     """The report in `args.format` (with --color and --quiet) to `args.output` or stdout."""
     with output_stream(args.output) as stream:
         color = args.format == "text" and use_color(args.color, stream, os.environ)
-        text = render(args.format, report, color=color, quiet=args.quiet)
-        if stream is sys.stdout:
-            write_stdout(text)
-        else:
-            stream.write(text)
+        write_to(stream, render(args.format, report, color=color, quiet=args.quiet))
+
+
+def write_to(stream: IO[str], text: str) -> None:
+    """Write to a stream of output_stream (stdout: see write_stdout)."""
+    if stream is sys.stdout:
+        write_stdout(text)
+    else:
+        stream.write(text)
 
 
 def run_lint(args: argparse.Namespace) -> int:

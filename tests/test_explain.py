@@ -11,8 +11,9 @@ from webhook.cli import main
 ARGS = ["VLLM_PORT=tcp://10.96.0.12:8000", "VLLM_USE_V1=true", "VLLM_KEEP_ALIVE_ON_ENGINE_DEATH=0"]
 
 
-def explain_json(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict]:
-    assert main(["explain", *args, "--format", "json"]) == 0
+def explain_json(capsys: pytest.CaptureFixture[str], *args: str, code: int = 1) -> list[dict]:
+    """The JSON explanations; `code`: the exit code expected (1: vLLM fails on a value)."""
+    assert main(["explain", *args, "--format", "json"]) == code
     return json.loads(capsys.readouterr().out)
 
 
@@ -34,7 +35,7 @@ def test_newest_release_does_something_else(capsys: pytest.CaptureFixture[str]) 
 
 
 def test_text_output_names_parser_and_fix(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["explain", *ARGS, "--vllm-version", "0.8.1"]) == 0
+    assert main(["explain", *ARGS, "--vllm-version", "0.8.1"]) == 1
     out = capsys.readouterr().out
     assert "parser: bool(int(os.getenv('VLLM_USE_V1', '1')))" in out
     assert 'hint: use "1" to turn it on and "0" to turn it off' in out
@@ -42,7 +43,7 @@ def test_text_output_names_parser_and_fix(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_unset_and_credentials(capsys: pytest.CaptureFixture[str]) -> None:
-    unset, key = explain_json(capsys, "VLLM_PORT", "VLLM_API_KEY=sk-live-secret")
+    unset, key = explain_json(capsys, "VLLM_PORT", "VLLM_API_KEY=sk-live-secret", code=0)
     assert unset["raw"] is None and unset["result"] == {"value": "None", "type": "NoneType"}
     assert key["raw"] == "<redacted>" and "sk-live-secret" not in json.dumps(key)
     assert main(["explain", "VLLM_API_KEY=sk-live-secret"]) == 0

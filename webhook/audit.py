@@ -16,11 +16,13 @@ from typing import Any
 
 from webhook.cli import UsageError
 from webhook.cluster import SECRETS, Cluster, ClusterError, Progress, connect
+from webhook.cluster_reports import ReportWriter
 from webhook.engine import Inventory, Item, analyze
-from webhook.findings import Finding, Workload
+from webhook.findings import Finding, ObjectRef, Workload
 from webhook.kube import containers, is_workload, pod_spec_sites, service_env
 from webhook.kube.shapes import as_list, as_mapping, metadata
-from webhook.lint import emit, exit_code, load_settings, visible
+from webhook.lint import emit, exit_code, load_settings, output_stream, visible, write_to
+from webhook.output import policyreport
 from webhook.output.report import Report
 from webhook.rules import CATALOG
 from webhook.rules.service_link_collision import RULE as COLLISION
@@ -32,43 +34,48 @@ def run_audit(args: argparse.Namespace) -> int:
     if args.page_size < 1:
         raise UsageError("--page-size must be at least 1")
     _, settings = load_settings(args)
-    progress = Progress(sys.stderr, verbose=getattr(args, "verbose", False))
+    progress = Progress(sys.stderr, verbose=args.verbose and not args.quiet)
     try:
-        snapshot, secrets = _read(args, progress)
+        connection = connect(args.kubeconfig, args.context)
     except ClusterError as exc:
         raise UsageError(str(exc)) from None
-    workloads: list[Workload] = []
-    findings = analyze([Item(obj) for obj in snapshot.reported], settings, context=secrets,
-                       inventory=Inventory(complete=True, secrets_known=args.read_secrets), workloads=workloads)
-    findings = [snapshot.latent(f) for f in findings]
-    report = Report(findings=visible(findings, args.show_info), files=0, objects=len(snapshot.reported),
-                    rules=list(CATALOG.values()), workloads=workloads)
-    emit(report, args.format, args.output)
-    return exit_code(report.findings)
-
-
-def _read(args: argparse.Namespace, progress: Progress) -> tuple[Snapshot, list[dict[str, Any]]]:
-    """The objects to audit and, with --read-secrets, the Secrets their workloads reference."""
-    connection = connect(args.kubeconfig, args.context)
     try:
         namespace = None if args.all_namespaces else args.namespace or connection.namespace
-        cluster = Cluster(connection.api, args.page_size, progress)
-        snapshot = Snapshot(cluster.snapshot(namespace))
-        if not snapshot.reported:
-            progress.warn("no objects found" + (f' in namespace "{namespace}"' if namespace else ""))
-        secrets = cluster.fetch(SECRETS, snapshot.secret_refs()) if args.read_secrets else []
+        snapshot, secrets = _read(Cluster(connection.api, args.page_size, progress), namespace, args, progress)
+        workloads: list[Workload] = []
+        findings = analyze([Item(obj) for obj in snapshot.reported], settings, context=secrets,
+                           inventory=Inventory(complete=True, secrets_known=args.read_secrets), workloads=workloads)
+        findings = visible([snapshot.latent(f) for f in findings], args.show_info)
+        policy_reports = policyreport.reports(findings, snapshot.uids(), datetime.now(UTC))
+        if args.write_reports:
+            writer = ReportWriter(connection.api.custom)  # type: ignore[attr-defined]  # a KubeApi
+            written = writer.write(policy_reports, namespace)
+            if not args.quiet:
+                progress.warn(str(written))
+    except ClusterError as exc:
+        raise UsageError(str(exc)) from None
     finally:
         connection.api.close()
+    if args.format == "policyreport":
+        with output_stream(args.output) as stream:
+            write_to(stream, policyreport.render(policy_reports))
+    else:
+        emit(Report(findings=findings, files=0, objects=len(snapshot.reported), rules=list(CATALOG.values()),
+                    workloads=workloads), args)
+    return exit_code(findings)
+
+
+def _read(cluster: Cluster, namespace: str | None, args: argparse.Namespace,
+          progress: Progress) -> tuple[Snapshot, list[dict[str, Any]]]:
+    """The objects to audit and, with --read-secrets, the Secrets their workloads reference."""
+    snapshot = Snapshot(cluster.snapshot(namespace))
+    if not snapshot.reported:
+        progress.warn("no objects found" + (f' in namespace "{namespace}"' if namespace else ""))
+    secrets = cluster.fetch(SECRETS, snapshot.secret_refs()) if args.read_secrets else []
     return snapshot, secrets
 
 
 # --- objects -------------------------------------------------------------------------------
-
-
-
-
-
-
 
 
 def _uid(obj: Object) -> str | None:
@@ -136,6 +143,10 @@ class Snapshot:
             seen.add(_uid(owner))
             obj = owner
         return obj
+
+    def uids(self) -> dict[ObjectRef, str]:
+        """The uid of each reported object, by the reference its findings carry."""
+        return {ObjectRef(*_identity(obj)): uid for obj in self.reported if (uid := _uid(obj))}
 
     def secret_refs(self) -> list[tuple[str, str]]:
         """`(namespace, name)` of every Secret a reported workload's containers reference."""

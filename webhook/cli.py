@@ -3,21 +3,58 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from webhook import __version__
 
+_PROG = "vllm-env-guard"
 FORMATS = ("text", "json", "sarif", "junit", "github")
+AUDIT_FORMATS = (*FORMATS, "policyreport")
+SERVER_EXTRA = "pip install 'vllm-env-guard[server]'"
+# What `serve` and `audit` import beyond the base install (the `server` extra).
+SERVER_MODULES = frozenset({"fastapi", "uvicorn", "kubernetes", "prometheus_client", "cryptography"})
 
 
 class UsageError(Exception):
     """Bad invocation or unusable input: exit code 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose subcommands reject unknown options with their own usage line."""
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras and self.prog != _PROG:  # a subcommand: the top level would print its own usage
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+
+def write_stdout(text: str) -> None:
+    """Write to stdout; a reader that went away (`| head`) ends the output, not the command."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _discard_stdout()
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush does not fail again."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (tests capture it)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="vllm-env-guard",
+    parser = _Parser(
+        prog=_PROG,
         description="Stop broken vLLM deployments: service-link collisions and bad VLLM_* values.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -27,20 +64,25 @@ def build_parser() -> argparse.ArgumentParser:
                                description="Check Kubernetes manifests offline. Exit 0: no "
                                "error-level findings; 1: errors found; 2: usage error or no input.")
     lint.add_argument("paths", nargs="*", metavar="PATH", help="files or directories (recursive); - reads stdin")
-    _report_options(lint)
+    _report_options(lint, FORMATS)
     lint.add_argument("--namespace", help="namespace of objects that name none (default: config, else 'default')")
     lint.add_argument("--skip-non-kubernetes", action="store_true",
                       help="skip YAML/JSON documents that are not Kubernetes objects (values files, CI "
                       "workflows) instead of reporting manifest-invalid; input without objects is then no error")
 
-    explain = commands.add_parser("explain", help="say what vLLM does with NAME=VALUE settings",
-                                  description="What vLLM does with each value. NAME without '=' means unset.")
+    explain = commands.add_parser(
+        "explain", help="say what vLLM does with NAME=VALUE settings",
+        description="What vLLM does with each value. NAME without '=' means unset; the arguments form one "
+        "environment, so each NAME may appear once. Exit 0: no error-level finding; 1: vLLM would fail on a "
+        "value (an error-level finding); 2: usage error.")
     explain.add_argument("settings", nargs="+", metavar="NAME[=VALUE]")
     explain.add_argument("--vllm-version", help="vLLM release to assume (default: newest bundled)")
-    explain.add_argument("--format", choices=("text", "json"), default="text")
+    explain.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
 
-    audit = commands.add_parser("audit", help="check the objects of a live cluster",
-                                description="Check live objects; same formats and exit codes as lint.")
+    audit = commands.add_parser("audit", help="check the objects of a live cluster (needs the server extra)",
+                                description="Check live objects; same formats and exit codes as lint, plus "
+                                "--format policyreport (wgpolicyk8s.io/v1alpha2 PolicyReports) and "
+                                "--write-reports. Needs the server extra: " + SERVER_EXTRA)
     audit.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
     audit.add_argument("--context", help="kubeconfig context to use")
     scope = audit.add_mutually_exclusive_group()
@@ -51,7 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--page-size", type=int, default=500, help="objects per list request (default 500)")
     audit.add_argument("--verbose", "-v", action="store_true",
                        help="progress on stderr even when it is not a terminal")
-    _report_options(audit)
+    audit.add_argument("--write-reports", action="store_true",
+                       help="also create or update a PolicyReport per audited namespace (ClusterPolicyReport for "
+                       "cluster-scoped objects) named vllm-env-guard, and delete the ones whose findings are gone; "
+                       "needs the wgpolicyk8s.io CRDs")
+    _report_options(audit, AUDIT_FORMATS)
 
     serve = commands.add_parser("serve", help="run the admission webhook server")
     serve.add_argument("--port", type=int, default=8443)
@@ -85,8 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _report_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", "-f", choices=FORMATS, default="text")
+def _report_options(parser: argparse.ArgumentParser, formats: Sequence[str]) -> None:
+    shown = "report format" + ("; policyreport: wgpolicyk8s.io/v1alpha2 PolicyReports, one per namespace, as a "
+                               "kind: List" if "policyreport" in formats else "")
+    parser.add_argument("--format", "-f", choices=formats, default="text", help=f"{shown} (default: text)")
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="text format: print only the summary line (the exit code is unchanged)")
+    parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                        help="colour the text format; auto: when stdout is a terminal, NO_COLOR is unset or "
+                        "empty and TERM is not dumb (default: auto)")
     parser.add_argument("--vllm-version", help="vLLM release to assume for every workload")
     parser.add_argument("--config", help="config file (default: ./.vllm-env-guard.yaml if present)")
     parser.add_argument("--show-info", action="store_true", help="also report info-level findings")
@@ -96,27 +149,40 @@ def _report_options(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "lint":
-            from webhook.lint import run_lint
-
-            return run_lint(args)
-        if args.command == "explain":
-            from webhook.explain import run_explain
-
-            return run_explain(args)
-        if args.command == "audit":
-            from webhook.audit import run_audit
-
-            return run_audit(args)
-        if args.command == "serve":
-            from webhook.server.main import run_serve
-
-            return run_serve(args)
-        from webhook.registry.cli import run_registry
-
-        return run_registry(args)
+        return _run(args)
     except UsageError as exc:
-        print(f"vllm-env-guard {args.command}: {exc}", file=sys.stderr)
+        print(f"{_PROG} {args.command}: {exc}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:
+        if args.command not in ("serve", "audit") or (exc.name or "").partition(".")[0] not in SERVER_MODULES:
+            raise
+        print(f"{_PROG} {args.command}: needs the server extra ({exc.name} is not installed): {SERVER_EXTRA}",
+              file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # output written outside write_stdout
+        _discard_stdout()
+        return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "lint":
+        from webhook.lint import run_lint
+
+        return run_lint(args)
+    if args.command == "explain":
+        from webhook.explain import run_explain
+
+        return run_explain(args)
+    if args.command == "audit":
+        from webhook.audit import run_audit
+
+        return run_audit(args)
+    if args.command == "serve":
+        from webhook.server.main import run_serve
+
+        return run_serve(args)
+    from webhook.registry.cli import run_registry
+
+    return run_registry(args)

@@ -10,19 +10,22 @@ from contextlib import contextmanager
 from typing import IO
 
 from webhook import __version__
-from webhook.cli import UsageError
+from webhook.cli import UsageError, write_stdout
 from webhook.config import Config, ConfigError, load_config
 from webhook.engine import Item, Settings, analyze
 from webhook.findings import Finding, Severity, Workload
 from webhook.manifests import Document, ManifestError, iter_paths
 from webhook.output import render
 from webhook.output.report import Report
+from webhook.output.text import use_color
 from webhook.rules import CATALOG
 from webhook.rules.manifest_invalid import RULE as MANIFEST_INVALID
 
 
 def load_settings(args: argparse.Namespace) -> tuple[Config, Settings]:
     """The config file and the analysis settings, command line options first."""
+    if args.quiet and args.format != "text":
+        raise UsageError(f"--quiet applies to --format text only, not {args.format}")
     try:
         config = load_config(args.config, known_rules=CATALOG)
     except ConfigError as exc:
@@ -67,10 +70,19 @@ def output_stream(path: str | None) -> Iterator[IO[str]]:
         raise UsageError(f"cannot write {path}: {exc.strerror}") from None
 
 
-def emit(report: Report, fmt: str, output: str | None) -> None:
-    with output_stream(output) as stream:
-        color = stream.isatty() and "NO_COLOR" not in os.environ and fmt == "text"
-        stream.write(render(fmt, report, color=color))
+def emit(report: Report, args: argparse.Namespace) -> None:
+    """The report in `args.format` (with --color and --quiet) to `args.output` or stdout."""
+    with output_stream(args.output) as stream:
+        color = args.format == "text" and use_color(args.color, stream, os.environ)
+        write_to(stream, render(args.format, report, color=color, quiet=args.quiet))
+
+
+def write_to(stream: IO[str], text: str) -> None:
+    """Write to a stream of output_stream (stdout: see write_stdout)."""
+    if stream is sys.stdout:
+        write_stdout(text)
+    else:
+        stream.write(text)
 
 
 def run_lint(args: argparse.Namespace) -> int:
@@ -95,7 +107,7 @@ def run_lint(args: argparse.Namespace) -> int:
     findings += analyze(items, settings, workloads=workloads)
     report = Report(findings=visible(findings, args.show_info), files=len(files), objects=len(items),
                     tool_version=__version__, rules=list(CATALOG.values()), workloads=workloads)
-    emit(report, args.format, args.output)
+    emit(report, args)
     if not items:
         print("vllm-env-guard lint: no Kubernetes objects found in the input", file=sys.stderr)
         return exit_code(report.findings) if args.skip_non_kubernetes else 2

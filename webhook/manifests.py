@@ -105,10 +105,28 @@ class InvalidYAML(ValueError):
         self.line = line
 
 
-class _Loader(yaml.CSafeLoader):  # type: ignore[misc]
-    """CSafeLoader whose tag resolution is memoised: a plain scalar's tag depends on its text only."""
+# libyaml's loader when PyYAML was built with it (PyPI's wheels are), else PyYAML's pure-Python
+# one: the same documents, lines and errors (messages worded by that parser), several times slower.
+LIBYAML = hasattr(yaml, "CSafeLoader")
+_FALLBACK_NOTE = ("vllm-env-guard: note: this PyYAML has no libyaml (yaml.CSafeLoader), so YAML is read by "
+                  "the slower pure-Python loader; a PyYAML wheel from PyPI includes libyaml\n")
+_noted = False
+
+
+def _note_fallback() -> None:
+    """Say once per process that the pure-Python loader is in use."""
+    global _noted
+    if not _noted:
+        _noted = True
+        sys.stderr.write(_FALLBACK_NOTE)
+
+
+class _Loader(yaml.CSafeLoader if LIBYAML else yaml.SafeLoader):  # type: ignore[misc]
+    """The safe loader whose tag resolution is memoised: a plain scalar's tag depends on its text only."""
 
     def __init__(self, text: str, tags: dict[str, str]) -> None:
+        if not LIBYAML:
+            _note_fallback()
         super().__init__(text)
         self._tags = tags
 
@@ -247,8 +265,9 @@ def _builder() -> Callable[[Any, int], Any]:
 
 def _yaml_error(exc: yaml.YAMLError, text: str, base: int) -> InvalidYAML:
     """A parser/constructor error of `text` (which starts at 0-based line `base`) as InvalidYAML."""
-    if isinstance(exc, yaml.reader.ReaderError):  # libyaml reports a byte offset into UTF-8
-        line = text.encode()[: exc.position].count(b"\n") + base + 1
+    if isinstance(exc, yaml.reader.ReaderError):  # libyaml: a byte offset into UTF-8; PyYAML: an index
+        before = text.encode()[: exc.position].count(b"\n") if LIBYAML else text.count("\n", 0, exc.position)
+        line = before + base + 1
         return InvalidYAML(f"invalid YAML: {exc.reason} (character U+{exc.character:04X})", line)
     if not isinstance(exc, yaml.MarkedYAMLError):
         return InvalidYAML(f"invalid YAML: {exc}", None)
@@ -281,6 +300,8 @@ class _StreamReader:
         except UnicodeEncodeError as exc:
             raise InvalidYAML(f"invalid text: {exc.reason} (U+{ord(text[exc.start]):04X})",
                               text.count("\n", 0, exc.start) + base + 1) from None
+        except yaml.YAMLError as exc:  # PyYAML's own reader checks the whole text first
+            raise _yaml_error(exc, text, base) from None
         try:
             while loader.check_node():
                 node: Any = loader.get_node()

@@ -420,3 +420,123 @@ def test_in_cluster_service_account_with_the_documented_rbac(
     # Without --namespace, the namespace comes from the service account's.
     _, out, _ = audit(capsys, "--format", "json")
     assert {f["object"]["namespace"] for f in json.loads(out)["findings"]} == {"a"}
+
+
+# --- PolicyReports ---------------------------------------------------------------------------
+
+REPORT_CRDS = Path(__file__).with_name("policyreport-crds.yaml")
+MANAGED_BY = {"app.kubernetes.io/managed-by": "vllm-env-guard"}
+
+
+def test_write_reports_without_the_crds_is_a_clear_error(
+        cp: ControlPlane, seeded: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = audit(capsys, "--kubeconfig", cp.kubeconfig, "-n", "a", "--write-reports")
+
+    assert (code, out) == (2, "")
+    assert err == ("vllm-env-guard audit: the API server does not serve policyreports.wgpolicyk8s.io/v1alpha2: "
+                   "install the PolicyReport CRDs (Kyverno and Policy Reporter ship them) or leave out "
+                   "--write-reports\n")
+
+
+@pytest.fixture(scope="module")
+def report_crds(cp: ControlPlane) -> None:
+    applied = cp.kubectl("apply", "-f", str(REPORT_CRDS))
+    assert applied.returncode == 0, applied.stderr
+    for resource in ("policyreports.wgpolicyk8s.io", "clusterpolicyreports.wgpolicyk8s.io"):
+        _wait_served(cp, resource)
+
+
+def get_json(cp: ControlPlane, *args: str) -> dict[str, Any]:
+    result = cp.kubectl("get", "-o", "json", *args)
+    assert result.returncode == 0, result.stderr
+    found: dict[str, Any] = json.loads(result.stdout)
+    return found
+
+
+def reported(report: Mapping[str, Any]) -> set[tuple[str, str, str, str]]:
+    """(rule, kind, namespace, name) of each result of a PolicyReport."""
+    return {(r["rule"], res["kind"], res["namespace"], res["name"]) for r in report["results"] for res in r["resources"]}
+
+
+def test_policyreport_format_is_one_report_per_namespace_that_the_api_server_accepts(
+        cp: ControlPlane, seeded: dict[str, Any], report_crds: None, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "reports.json"
+    code, out, err = audit(capsys, "--kubeconfig", cp.kubeconfig, "-A", "-f", "policyreport", "-o", str(target))
+
+    assert (code, out, err) == (1, "", "")
+    listing = json.loads(target.read_text())
+    reports = {r["metadata"]["namespace"]: r for r in listing["items"]}
+    assert listing["kind"] == "List" and set(reports) == {"a", "cfg"}
+    assert reported(reports["a"]) | reported(reports["cfg"]) == SEEDED
+    for report in reports.values():
+        assert report["apiVersion"] == "wgpolicyk8s.io/v1alpha2" and report["kind"] == "PolicyReport"
+        assert report["metadata"]["name"] == "vllm-env-guard" and report["metadata"]["labels"] == MANAGED_BY
+        results = report["results"]
+        assert {r["policy"] for r in results} == {"vllm-env-guard"}
+        assert report["summary"] == {"pass": 0, "fail": sum(r["result"] == "fail" for r in results),
+                                     "warn": sum(r["result"] == "warn" for r in results), "error": 0, "skip": 0}
+    prefix = next(r for r in reports["a"]["results"] if r["rule"] == "service-link-prefix")
+    assert (prefix["severity"], prefix["result"], prefix["scored"]) == ("medium", "warn", False)
+    collision = next(r for r in reports["a"]["results"]
+                     if r["rule"] == "service-link-collision" and r["resources"][0]["kind"] == "Service")
+    assert (collision["severity"], collision["result"], collision["scored"]) == ("high", "fail", True)
+    assert collision["resources"] == [{"apiVersion": "v1", "kind": "Service", "namespace": "a", "name": "vllm",
+                                       "uid": seeded["service"]["metadata"]["uid"]}]
+    assert collision["properties"]["variable"] == "VLLM_PORT"
+    # The API server validates them against the CRD's schema.
+    accepted = cp.kubectl("create", "--dry-run=server", "-o", "name", "-f", str(target))
+    assert accepted.returncode == 0, accepted.stderr
+    assert accepted.stdout.split() == ["policyreport.wgpolicyk8s.io/vllm-env-guard"] * 2
+
+
+def test_write_reports_creates_updates_and_removes_stale_reports(
+        cp: ControlPlane, seed: Seeder, report_crds: None, capsys: pytest.CaptureFixture[str]) -> None:
+    seed.namespace("rep")
+    vllm = seed.create(service("vllm", "rep"))
+    seed.create(deployment("llm", "rep"))
+    args = ("--kubeconfig", cp.kubeconfig, "-n", "rep", "--write-reports", "-f", "json")
+
+    code, out, err = audit(capsys, *args)
+    assert code == 1 and err == "vllm-env-guard audit: PolicyReports: 1 created, 0 updated, 0 deleted\n"
+    report = get_json(cp, "policyreport", "vllm-env-guard", "-n", "rep")
+    assert reported(report) == problems(json.loads(out))
+    assert report["metadata"]["labels"] == MANAGED_BY
+    service_result = next(r for r in report["results"] if r["resources"][0]["kind"] == "Service")
+    assert service_result["resources"][0]["uid"] == vllm["metadata"]["uid"]
+
+    # A new problem: the same report, updated.
+    flags = seed.create(deployment("flags", "rep", image=OLD_IMAGE,
+                                   container={"env": [{"name": "VLLM_USE_V1", "value": "true"}]}))
+    code, out, err = audit(capsys, *args)
+    assert code == 1 and err == "vllm-env-guard audit: PolicyReports: 0 created, 1 updated, 0 deleted\n"
+    updated = get_json(cp, "policyreport", "vllm-env-guard", "-n", "rep")
+    assert ("env-parse-error", "Deployment", "rep", "flags") in reported(updated) == problems(json.loads(out))
+    assert updated["metadata"]["uid"] == report["metadata"]["uid"]
+
+    # Every problem fixed: the report goes.
+    for kind, name in (("service", vllm["metadata"]["name"]), ("deployment", flags["metadata"]["name"])):
+        deleted = cp.kubectl("delete", kind, name, "-n", "rep", "--wait=false")
+        assert deleted.returncode == 0, deleted.stderr
+    code, out, err = audit(capsys, *args)
+    assert code == 0 and json.loads(out)["findings"] == []
+    assert err == "vllm-env-guard audit: PolicyReports: 0 created, 0 updated, 1 deleted\n"
+    gone = cp.kubectl("get", "policyreport", "vllm-env-guard", "-n", "rep")
+    assert gone.returncode != 0 and "NotFound" in gone.stderr
+
+
+def test_write_reports_leaves_a_report_that_is_not_ours_alone(
+        cp: ControlPlane, seed: Seeder, report_crds: None, capsys: pytest.CaptureFixture[str]) -> None:
+    seed.namespace("foreign")
+    seed.create(service("vllm", "foreign"))
+    theirs = seed.create({"apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "PolicyReport",
+                          "metadata": {"name": "vllm-env-guard", "namespace": "foreign"},
+                          "results": [{"policy": "someone-else", "result": "pass"}]})
+
+    code, out, err = audit(capsys, "--kubeconfig", cp.kubeconfig, "-n", "foreign", "--write-reports")
+
+    assert (code, out) == (2, "")
+    assert err == ("vllm-env-guard audit: PolicyReport vllm-env-guard in namespace foreign exists and is not ours "
+                   "(no label app.kubernetes.io/managed-by=vllm-env-guard): not overwritten\n")
+    after = get_json(cp, "policyreport", "vllm-env-guard", "-n", "foreign")
+    assert after["metadata"]["resourceVersion"] == theirs["metadata"]["resourceVersion"]

@@ -18,8 +18,9 @@ FORMATS: Mapping[str, Callable[[Report], str]] = {
 }
 
 
-def render(fmt: str, report: Report, *, color: bool = False) -> str:
-    """The report in format `fmt` (a FORMATS key); `color` (ANSI) applies to text only."""
+def render(fmt: str, report: Report, *, color: bool = False, quiet: bool = False) -> str:
+    """The report in format `fmt` (a FORMATS key); `color` (ANSI) and `quiet` (the summary line
+    only) apply to text only."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    return text.render(report, color=color) if fmt == "text" else FORMATS[fmt](report)
+    return text.render(report, color=color, quiet=quiet) if fmt == "text" else FORMATS[fmt](report)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import IO
 
 from webhook.findings import Finding, Severity
 from webhook.output.report import Report
@@ -31,10 +33,17 @@ def where(finding: Finding) -> str:
     return str(finding.object) if finding.object else "<input>"
 
 
-def render(report: Report, *, color: bool = False) -> str:
-    """The report as text; `color` adds ANSI colours (the caller decides: a tty, no NO_COLOR)."""
+def use_color(choice: str, stream: IO[str], environ: Mapping[str, str]) -> bool:
+    """`--color always|never|auto`; auto: a terminal, NO_COLOR unset or empty (no-color.org), TERM not dumb."""
+    if choice != "auto":
+        return choice == "always"
+    return stream.isatty() and not environ.get("NO_COLOR") and environ.get("TERM") != "dumb"
+
+
+def render(report: Report, *, color: bool = False, quiet: bool = False) -> str:
+    """The report as text; `color` adds ANSI colours (see use_color); `quiet`: the summary line only."""
     lines = []
-    for f in report.findings:
+    for f in () if quiet else report.findings:
         severity = _paint(str(f.severity), _SEVERITY_COLORS[f.severity], color)
         lines.append(f"{_paint(_printable(where(f)), '1', color)}: {severity} {_paint(f.rule, '2', color)} "
                      f"{_printable(f.message)}")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import sys
 from pathlib import Path
 
-from webhook.cli import UsageError
+from webhook.cli import UsageError, write_stdout
 from webhook.registry import bundled_versions, load_registry, resolve
 from webhook.registry.fetch import FetchError
 from webhook.registry.importer import ImportRefused, ImportResult
@@ -32,18 +33,26 @@ def run_registry(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     if args.versions:
-        print("\n".join(bundled_versions()))
+        write_stdout("".join(f"{version}\n" for version in bundled_versions()))
         return 0
     registry = _registry(args.vllm_version)
     if args.format == "json":
-        print(json.dumps({"vllm_version": registry.version,
-                          "variables": [v.to_json() for v in registry]}, indent=2))
+        write_stdout(json.dumps({"vllm_version": registry.version,
+                                 "variables": [v.to_json() for v in registry]}, indent=2) + "\n")
         return 0
     width = max(len(v.name) for v in registry)
-    print(f"# vLLM {registry.version}: {len(registry)} variables")
-    for var in registry:
-        print(f"{var.name:<{width}}  {var.kind:<20} {var.description}")
+    write_stdout(f"# vLLM {registry.version}: {len(registry)} variables\n"
+                 + "".join(f"{var.name:<{width}}  {var.kind:<20} {var.description}\n" for var in registry))
     return 0
+
+
+def suggest(name: str, names: list[str]) -> str | None:
+    """The variable `name` was probably meant as: same letters in another case, else the closest."""
+    same = [n for n in names if n.upper() == name.upper()]
+    if same:
+        return same[0]
+    close = difflib.get_close_matches(name.upper(), names, n=1, cutoff=0.8)
+    return close[0] if close else None
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -52,12 +61,14 @@ def _show(args: argparse.Namespace) -> int:
     history = releases_with(args.variable)
     if var is None:
         where = f"; it exists in vLLM {history[0]} to {history[-1]}" if history else ""
-        raise UsageError(f"{args.variable} is not a variable of vLLM {registry.version}{where}")
+        meant = None if history else suggest(args.variable, registry.names())
+        raise UsageError(f"{args.variable} is not a variable of vLLM {registry.version}{where}"
+                         + (f"; did you mean {meant}?" if meant else ""))
     unset = registry.evaluate(var, {})
     if args.format == "json":
-        print(json.dumps({"vllm_version": registry.version, **var.to_json(),
-                          "unset": {"value": repr(unset.value)} if unset.ok else {"error": unset.error},
-                          "releases": history}, indent=2))
+        write_stdout(json.dumps({"vllm_version": registry.version, **var.to_json(),
+                                 "unset": {"value": repr(unset.value)} if unset.ok else {"error": unset.error},
+                                 "releases": history}, indent=2) + "\n")
         return 0
     rows = [
         ("variable", var.name), ("vLLM", registry.version), ("kind", var.kind),
@@ -71,8 +82,7 @@ def _show(args: argparse.Namespace) -> int:
         ("releases", f"{history[0]} to {history[-1]} ({len(history)} bundled)"),
         ("description", var.description or "-"),
     ]
-    for label, value in rows:
-        print(f"{label + ':':<13} {value}")
+    write_stdout("".join(f"{label + ':':<13} {value}\n" for label, value in rows))
     return 0
 
 
@@ -109,4 +119,4 @@ def _write(result: ImportResult, output: str | None) -> None:
     if output:
         Path(output).write_text(text + "\n", encoding="utf-8")
     else:
-        print(text)
+        write_stdout(text + "\n")

@@ -19,9 +19,11 @@ from webhook.detect import (
     fails_on_unknown,
     ignored_rules,
     is_credential,
-    runs_vllm,
+    judge_in_pod,
+    vllm_only,
 )
 from webhook.findings import Finding, ObjectRef, Severity
+from webhook.frameworks import CATALOG, Catalog, controller_services
 from webhook.kube import (
     Environment,
     PodServiceLinks,
@@ -65,6 +67,7 @@ class Settings:
     version_source: str = "--vllm-version"  # where vllm_version came from, for messages
     namespace: str = "default"
     severities: Mapping[str, Severity | None] = field(default_factory=dict)  # None: rule off
+    frameworks: Catalog = CATALOG  # custom resource kinds (config: frameworks)
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,12 @@ class Inventory:
 
 
 
+def _at(item: Item, node: Mapping[str, Any]) -> str:
+    """`, file:line` of a manifest node, for naming the other object in cross-object findings."""
+    line = line_of(node)
+    return f", {item.file}:{line}" if item.file and line else (f", {item.file}" if item.file else "")
+
+
 def namespace_of(obj: Mapping[str, Any], default: str) -> str:
     namespace = metadata(obj).get("namespace")
     return namespace if isinstance(namespace, str) and namespace else default
@@ -176,6 +185,9 @@ def analyze(items: Sequence[Item], settings: Settings = Settings(), *,
     """Every finding on `items`; `context` objects are consulted, never reported on."""
     context = list(context)
     inventory = inventory or Inventory()
+    known = [s for services in inventory.services.values() for s in services]  # frameworks hook:
+    items = [*items, *(Item(service, items[i].file) for i, service in controller_services(
+        [i.obj for i in items], settings.frameworks, settings.namespace, known))]  # Services CRs make
     for obj in [i.obj for i in items] + context:
         inventory.add(obj, settings.namespace)
     run = _Run(settings, inventory)
@@ -235,14 +247,15 @@ class _Run:
 
     def workload(self, item: Item) -> list[Finding]:
         namespace = namespace_of(item.obj, self.settings.namespace)
-        return [finding for site in pod_spec_sites(item.obj) for where in containers(site)
+        return [finding for site in pod_spec_sites(item.obj, self.settings.frameworks) for where in containers(site)
                 for finding in self._container(item, namespace, site, where)]
 
     def _container(self, item: Item, namespace: str, site: PodSpecSite, where: ContainerSite) -> list[Finding]:
         obj, container, name = item.obj, where.container, where.name
         ref = object_ref(obj, namespace)
         arguments = command_line(container)
-        vllm = runs_vllm(container, site.template_metadata)
+        verdict = judge_in_pod(site.spec, container, site.template_metadata, self.settings.frameworks)
+        vllm = verdict.runs is True
         image = container.get("image") if vllm and isinstance(container.get("image"), str) else None
         target = self.target(obj, site.template_metadata, image, arguments)
         links_on = service_links_enabled(site.spec)
@@ -252,7 +265,7 @@ class _Run:
         )
         if vllm:
             self.vllm_containers.setdefault(namespace, []).append(_VllmContainer(
-                f"{ref} (container {name})", namespace, links_on, frozenset(env.defined), target))
+                f"{ref} (container {name}{_at(item, container)})", namespace, links_on, frozenset(env.defined), target))
         subject = ContainerSubject(name, arguments, target, vllm, env.opaque)
         hits = [(rule, hit, None) for rule, check in hooks("check_container")
                 for hit in check(subject)]  # type: ignore[operator]
@@ -264,7 +277,7 @@ class _Run:
         fallback = line_of(container) or line_of(metadata(obj), "name") or line_of(obj)
         findings = (self._finding(rule, hit, item, ref, ignored, line_of(at) or fallback, name, target.version)
                     for rule, hit, at in hits)
-        return [f for f in findings if f is not None]
+        return [f for f in (vllm_only(f, verdict) for f in findings if f is not None) if f is not None]
 
     def interesting_links(self, namespace: str, links_on: bool, target: Target) -> list[str]:
         """The service-link names rules look at (computed once per namespace and release)."""

@@ -7,7 +7,7 @@ adjust (Knative's service-link default). docs/frameworks.md is generated from th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
@@ -40,6 +40,7 @@ __all__ = [
     "VirtualPod",
     "api_group",
     "catalog_from_config",
+    "controller_services",
     "created_by",
 ]
 
@@ -125,3 +126,26 @@ def catalog_from_config(section: Any) -> Catalog:
     if problems:
         raise FrameworkConfigError(problems)
     return Catalog(kinds, CATALOG.images)
+
+
+def _namespaced_name(obj: Mapping[str, Any], default_namespace: str) -> tuple[str, Any]:
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
+    namespace = meta.get("namespace")
+    return (namespace if isinstance(namespace, str) and namespace else default_namespace), meta.get("name")
+
+
+def controller_services(objects: list[Mapping[str, Any]], catalog: Catalog, default_namespace: str,
+                        existing: Iterable[Mapping[str, Any]] = ()) -> list[tuple[int, dict[str, Any]]]:
+    """``(index of the owner in objects, Service)`` for each Service the controllers of
+    ``objects`` will create, except those already present (in ``objects`` or ``existing``,
+    e.g. the cluster's): the engine analyses them as if they were in the input."""
+    present = {_namespaced_name(o, default_namespace) for o in [*objects, *existing]
+               if o.get("kind") == "Service" and o.get("apiVersion") == "v1"}
+    added = []
+    for index, obj in enumerate(objects):
+        for service in catalog.services(obj):
+            key = _namespaced_name(service, _namespaced_name(obj, default_namespace)[0])
+            if key not in present:
+                present.add(key)
+                added.append((index, service))
+    return added

@@ -84,7 +84,7 @@ def _container_problems(obj: Mapping[str, Any], catalog: Catalog) -> Iterator[Pr
             continue
         for where in containers(site):
             container, at = where.container, format_path(where.path)
-            if not where.name:
+            if built_in and not where.name:  # custom resources' controllers may fill in the name
                 yield f"{at}.name: Required value", line_of(container)
             if built_in and where.kind != "ephemeralContainers" and not container.get("image"):
                 yield f"{at}.image: Required value", line_of(container)

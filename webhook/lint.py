@@ -13,8 +13,8 @@ from webhook import __version__
 from webhook.cli import UsageError
 from webhook.config import Config, ConfigError, load_config
 from webhook.engine import Item, Settings, analyze, object_ref
-from webhook.kube.shapes import metadata
 from webhook.findings import Finding, Severity
+from webhook.kube.shapes import metadata
 from webhook.manifests import Document, ManifestError, iter_paths
 from webhook.output import render
 from webhook.output.report import Report
@@ -127,9 +127,9 @@ def run_lint(args: argparse.Namespace) -> int:
             unreadable += document.obj is None and not document.not_kubernetes
             if document.obj is not None:
                 item = Item(document.obj, document.path)
-                invalid = invalid_objects(item, settings)  # validity first: no other verdict
-                findings += invalid
-                items += [] if invalid else [item]
+                rejected = invalid_objects(item, settings)  # validity first: no other verdict
+                findings += rejected
+                items += [] if rejected else [item]
             elif document.not_kubernetes and args.skip_non_kubernetes:
                 continue
             elif (invalid := invalid_document(document, settings)) is not None:

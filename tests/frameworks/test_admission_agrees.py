@@ -4,20 +4,18 @@ file in the cluster cache gets the findings lint gives it (and the Services its 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.frameworks.test_cases import CASES
+from tests.server.conftest import review
 from webhook.engine import Item, Settings, analyze
 from webhook.findings import Finding, Severity
 from webhook.frameworks import CATALOG
 from webhook.manifests import read_file
 from webhook.server.admission import ClusterView, decide, parse_review
 from webhook.server.policy import read_snapshot
-
-from tests.frameworks.test_cases import CASES
-from tests.server.conftest import review
 
 
 def _plain(obj: Any) -> Any:

@@ -129,7 +129,7 @@ def catalog_from_config(section: Any) -> Catalog:
 
 
 def _namespaced_name(obj: Mapping[str, Any], default_namespace: str) -> tuple[str, Any]:
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
+    meta: Mapping[str, Any] = obj["metadata"] if isinstance(obj.get("metadata"), Mapping) else {}
     namespace = meta.get("namespace")
     return (namespace if isinstance(namespace, str) and namespace else default_namespace), meta.get("name")
 

@@ -21,7 +21,7 @@ def env_entries(env_map: Any, shift: int = 0) -> list[Mapping[str, Any]]:
     """``{NAME: value}`` as ``env`` entries, each at the line of its key (plus ``shift``)."""
     if not isinstance(env_map, Mapping):
         return []
-    entries = []
+    entries: list[Mapping[str, Any]] = []
     for name, value in env_map.items():
         line = line_of(env_map, name) or line_of(env_map)
         entries.append(_node({"name": str(name), "value": value}, line and line + shift))

@@ -29,7 +29,7 @@ def _runtime_pods(obj: Mapping[str, Any]) -> list[VirtualPod]:
     spec = obj.get("spec")
     if not isinstance(spec, Mapping):
         return []
-    config = spec.get("vllmConfig") if isinstance(spec.get("vllmConfig"), Mapping) else {}
+    config: Mapping[str, Any] = spec["vllmConfig"] if isinstance(spec.get("vllmConfig"), Mapping) else {}
     use_v1 = env_entries({"VLLM_USE_V1": "1" if config.get("v1") is True else "0"})
     for entry in use_v1:  # the operator writes it from spec.vllmConfig.v1
         entry.line = line_of(config, "v1") or line_of(config) or line_of(spec) or 0  # type: ignore[attr-defined]

@@ -118,6 +118,14 @@ def judge_in_pod(spec: Mapping[str, Any], container: Mapping[str, Any],
     return judge_vllm(container, template_metadata, catalog, sibling_runs_vllm=sibling) if sibling else verdict
 
 
+def judge_site(site: Any, container: Mapping[str, Any], catalog: Catalog = CATALOG) -> VllmVerdict:
+    """:func:`judge_in_pod` for a container of a ``kube.PodSpecSite``, whose framework may name
+    the containers it runs vLLM in (an LLMInferenceService's ``main``)."""
+    if container.get("name") in site.vllm_containers and annotation_opt(site.template_metadata) is None:
+        return VllmVerdict(True, f"its controller runs vLLM in container {container.get('name')}")
+    return judge_in_pod(site.spec, container, site.template_metadata, catalog)
+
+
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 

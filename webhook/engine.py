@@ -19,7 +19,7 @@ from webhook.detect import (
     fails_on_unknown,
     ignored_rules,
     is_credential,
-    judge_in_pod,
+    judge_site,
     vllm_only,
 )
 from webhook.findings import Finding, ObjectRef, Severity
@@ -254,7 +254,7 @@ class _Run:
         obj, container, name = item.obj, where.container, where.name
         ref = object_ref(obj, namespace)
         arguments = command_line(container)
-        verdict = judge_in_pod(site.spec, container, site.template_metadata, self.settings.frameworks)
+        verdict = judge_site(site, container, self.settings.frameworks)
         vllm = verdict.runs is True
         image = container.get("image") if vllm and isinstance(container.get("image"), str) else None
         target = self.target(obj, site.template_metadata, image, arguments)

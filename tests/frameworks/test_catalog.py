@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from webhook.config import ConfigError, load_config
+from webhook.detect import judge_site
 from webhook.engine import Item, Settings, analyze
 from webhook.frameworks import FRAMEWORKS
 from webhook.frameworks.docs import DOCS_PATH, render_markdown
@@ -143,3 +144,26 @@ def test_docs_frameworks_md_is_current() -> None:
         assert f"\n## {framework.name}\n" in page
         for kind in framework.kinds:
             assert f"`{kind.group}/{kind.kind}`" in page
+
+
+@pytest.mark.parametrize(("text", "judged"), [
+    ("""\
+     apiVersion: serving.kserve.io/v1alpha1
+     kind: LLMInferenceService
+     metadata: {name: qwen}
+     spec:
+       template: {containers: [{name: main}, {name: proxy, image: envoy:1}]}
+       router: {scheduler: {template: {containers: [{name: main}]}}}
+     """, [("main", True), ("proxy", False), ("main", None)]),
+    ("""\
+     apiVersion: llm-d.ai/v1alpha1
+     kind: ModelService
+     metadata: {name: llama}
+     spec:
+       decode: {containers: [{name: vllm, args: [--served-model-name, x]}]}
+       endpointPicker: {containers: [{name: epp}]}
+     """, [("vllm", True), ("epp", None)]),
+])
+def test_containers_a_controller_runs_vllm_in(text: str, judged: list[tuple[str, bool | None]]) -> None:
+    obj = load(text)
+    assert [(c.name, judge_site(s, c.container).runs) for s in pod_spec_sites(obj) for c in containers(s)] == judged

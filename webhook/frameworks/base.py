@@ -34,6 +34,7 @@ class Pattern:
     role: str = ""
     template: bool = False
     shortcut: bool = False
+    vllm: tuple[str, ...] = ()  # containers here that run vLLM whatever their image (controller-supplied)
 
     def under(self, *prefix: str | int, role: str = "") -> Pattern:
         """This pattern below ``prefix``, its role prefixed with ``role/``."""

@@ -30,11 +30,12 @@ _INFERENCE_SERVICE = (
     *under(_PREDICTOR, "spec", "canary", ANY, "predictor", role="canary[{}]"),
 )
 _SERVING_RUNTIME = (Pattern(("spec",)), Pattern(("spec", "workerSpec"), role="worker"))
+_MAIN = ("main",)  # the LLMInferenceService container the controller runs vLLM in
 _LLM_INFERENCE_SERVICE = (
-    Pattern(("spec", "template")),
-    Pattern(("spec", "worker"), role="worker"),
-    Pattern(("spec", "prefill", "template"), role="prefill"),
-    Pattern(("spec", "prefill", "worker"), role="prefill/worker"),
+    Pattern(("spec", "template"), vllm=_MAIN),
+    Pattern(("spec", "worker"), role="worker", vllm=_MAIN),
+    Pattern(("spec", "prefill", "template"), role="prefill", vllm=_MAIN),
+    Pattern(("spec", "prefill", "worker"), role="prefill/worker", vllm=_MAIN),
     Pattern(("spec", "router", "scheduler", "template"), role="scheduler"),
     Pattern(("spec", "router", "scheduler", "tokenizer", "template"), role="scheduler/tokenizer"),
 )
@@ -93,7 +94,8 @@ FRAMEWORK = Framework(
         Kind("serving.kserve.io", "ClusterServingRuntime", _SERVING_RUNTIME, reads="as ServingRuntime"),
         Kind("serving.kserve.io", "LLMInferenceService", _LLM_INFERENCE_SERVICE,
              reads="`spec.template`, `spec.worker`, `spec.prefill.template`, `spec.prefill.worker`, "
-                   "`spec.router.scheduler.template`, `spec.router.scheduler.tokenizer.template`"),
+                   "`spec.router.scheduler.template`, `spec.router.scheduler.tokenizer.template`; the "
+                   "container `main` of the first four runs vLLM (the controller supplies its image)"),
         Kind("serving.kserve.io", "LLMInferenceServiceConfig", _LLM_INFERENCE_SERVICE,
              reads="as LLMInferenceService"),
     ),

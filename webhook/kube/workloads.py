@@ -50,6 +50,7 @@ class PodSpecSite:
     role: str = ""
     shortcut: bool = False
     virtual: bool = False
+    vllm_containers: tuple[str, ...] = ()  # containers the framework says run vLLM
 
 
 @dataclass(frozen=True)
@@ -213,7 +214,7 @@ def pod_spec_sites(obj: Any, catalog: Catalog = CATALOG) -> list[PodSpecSite]:
         for match in _resolve(obj, pattern.spec):
             site = _site(obj, pattern, match)
             if site is not None:
-                sites.append(_links_default(site, kind))
+                sites.append(_links_default(replace(site, vllm_containers=pattern.vllm), kind))
     sites += [PodSpecSite(pod.path, pod.spec, pod.metadata, pod.role, shortcut=True, virtual=True)
               for pod in catalog.virtual_pods(obj)]
     return sites

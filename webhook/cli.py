@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("paths", nargs="*", metavar="PATH", help="files or directories (recursive); - reads stdin")
     _report_options(lint, FORMATS)
     lint.add_argument("--namespace", help="namespace of objects that name none (default: config, else 'default')")
+    lint.add_argument("--apply-together", action="store_true",
+                      help="pair objects across files as one `kubectl apply -f DIR` would (default: objects "
+                      "pair across files only when they state the same namespace; objects naming no "
+                      "namespace pair only within their own file or stream)")
     lint.add_argument("--skip-non-kubernetes", action="store_true",
                       help="skip YAML/JSON documents that are not Kubernetes objects (values files, CI "
                       "workflows) instead of reporting manifest-invalid; input without objects is then no error")

@@ -8,6 +8,7 @@ rules:
   service-link-prefix: off
 ignorePaths: ["charts/**/tests/**"]
 server: {}                     # the admission server's section, validated by the server
+frameworks: {}                 # custom resource kinds, Knative's link default (docs/frameworks.md)
 ```
 """
 
@@ -21,12 +22,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from webhook.findings import Severity
+from webhook.frameworks import CATALOG, Catalog, FrameworkConfigError, catalog_from_config
 from webhook.manifests import InvalidYAML, line_of, parse_yaml
 
 __all__ = ["CONFIG_FILE", "Config", "ConfigError", "load_config"]
 
 CONFIG_FILE = ".vllm-env-guard.yaml"
-_SETTINGS = ("vllmVersion", "namespace", "rules", "ignorePaths", "server")
+_SETTINGS = ("vllmVersion", "namespace", "rules", "ignorePaths", "server", "frameworks")
 
 _VERSION = re.compile(r"\d+\.\d+[0-9A-Za-z.+-]*")
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -50,6 +52,7 @@ class Config:
     rules: dict[str, Severity | None] = field(default_factory=dict)  # None: the rule is off
     ignore_paths: tuple[str, ...] = ()
     server: Mapping[str, Any] = field(default_factory=dict)  # raw; the server validates it
+    frameworks: Catalog = CATALOG  # custom resource kinds (see webhook/frameworks/custom.py)
     path: str | None = None  # the file it was read from
 
 
@@ -134,8 +137,14 @@ def load_config(path: str | None, cwd: str = ".", *, known_rules: Collection[str
             rules[rule_id] = _severity(level)
         except ValueError:
             problem(line, f"rules: {rule_id}: expected {_LEVELS}, found {level!r}")
+    try:
+        frameworks = catalog_from_config(data.get("frameworks"))
+    except FrameworkConfigError as exc:
+        frameworks = CATALOG
+        for line, reason in exc.problems:
+            problem(line or line_of(data, "frameworks"), reason)
     if problems:
         raise ConfigError(problems)
     return Config(vllm_version=version, namespace=namespace, rules=rules, ignore_paths=tuple(ignore or ()),
-                  server=server or {}, path=path)
+                  server=server or {}, path=path, frameworks=frameworks)
 

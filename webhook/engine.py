@@ -20,9 +20,11 @@ from webhook.detect import (
     fails_on_unknown,
     ignored_rules,
     is_credential,
-    runs_vllm,
+    judge_site,
+    vllm_only,
 )
 from webhook.findings import Finding, ObjectRef, Severity, Workload
+from webhook.frameworks import CATALOG, Catalog, controller_services
 from webhook.kube import (
     Environment,
     NamespaceLinks,
@@ -81,6 +83,7 @@ class Settings:
     version_source: str = "--vllm-version"  # where vllm_version came from, for messages
     namespace: str = "default"
     severities: Mapping[str, Severity | None] = field(default_factory=dict)  # None: rule off
+    frameworks: Catalog = CATALOG  # custom resource kinds (config: frameworks)
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,25 @@ def link_tables(services: Iterable[Mapping[str, Any]], default_namespace: str = 
     return inventory.table
 
 
+def _at(item: Item, node: Mapping[str, Any]) -> str:
+    """`, file:line` of a manifest node, for naming the other object in cross-object findings."""
+    line = line_of(node)
+    return f", {item.file}:{line}" if item.file and line else (f", {item.file}" if item.file else "")
+
+
+def _controller_services(items: Sequence[Item], settings: Settings, inventory: Inventory) -> list[Item]:
+    """The Services the controllers of `items` will create (KServe, KubeRay, ...), analysed as
+    if they were in the input, unless the input or the cluster already has them."""
+    made = controller_services([i.obj for i in items], settings.frameworks, settings.namespace)
+    return [Item(service, items[index].file) for index, service in made
+            if not _exists(inventory, namespace_of(service, settings.namespace), metadata(service).get("name"))]
+
+
+def _exists(inventory: Inventory, namespace: str, name: Any) -> bool:
+    table = inventory.table(namespace)
+    return table is not None and name in table
+
+
 def namespace_of(obj: Mapping[str, Any], default: str) -> str:
     namespace = metadata(obj).get("namespace")
     return namespace if isinstance(namespace, str) and namespace else default
@@ -215,6 +237,7 @@ def analyze(items: Sequence[Item], settings: Settings = Settings(), *,
     """
     context = list(context)
     inventory = inventory or Inventory()
+    items = [*items, *_controller_services(items, settings, inventory)]
     for obj in [i.obj for i in items] + context:
         inventory.add(obj, settings.namespace)
     run = _Run(settings, inventory, budget)
@@ -280,7 +303,7 @@ class _Run:
     def workload(self, item: Item) -> list[Finding]:
         namespace = namespace_of(item.obj, self.settings.namespace)
         findings: list[Finding] = []
-        for site in pod_spec_sites(item.obj):
+        for site in pod_spec_sites(item.obj, self.settings.frameworks):
             for where in containers(site):
                 self.budget.check()
                 findings += self._container(item, namespace, site, where)
@@ -290,7 +313,8 @@ class _Run:
         obj, container, name = item.obj, where.container, where.name
         ref = object_ref(obj, namespace)
         arguments = command_line(container)
-        vllm = runs_vllm(container, site.template_metadata)
+        verdict = judge_site(site, container, self.settings.frameworks)
+        vllm = verdict.runs is True
         image = container.get("image") if vllm and isinstance(container.get("image"), str) else None
         target = self.target(obj, site.template_metadata, image, arguments)
         links_on = service_links_enabled(site.spec)
@@ -301,7 +325,7 @@ class _Run:
         )
         if vllm:
             self.vllm_containers.setdefault(namespace, []).append(_VllmContainer(
-                f"{ref} (container {name})", namespace, links_on, frozenset(env.defined),
+                f"{ref} (container {name}{_at(item, container)})", namespace, links_on, frozenset(env.defined),
                 tuple(source.prefix for source in env.opaque), target))
         names, checked, unchecked = _checked_names(env, links, target, self.unread_allowance)
         self.unread_allowance -= checked
@@ -322,7 +346,7 @@ class _Run:
                                       target.resolution.reason if vllm else None, item.file, fallback))
         findings = (self._finding(rule, hit, item, ref, ignored, line_of(at) or fallback, name, target.version)
                     for rule, hit, at in hits)
-        return [f for f in findings if f is not None]
+        return [f for f in (vllm_only(f, verdict) for f in findings if f is not None) if f is not None]
 
     # --- Services --------------------------------------------------------------------------
 

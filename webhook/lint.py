@@ -5,21 +5,23 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import IO
+from typing import IO, Any
 
 from webhook import __version__
 from webhook.cli import UsageError, write_stdout
 from webhook.config import Config, ConfigError, load_config
-from webhook.engine import Item, Settings, analyze
+from webhook.engine import Item, Settings, analyze, object_ref
 from webhook.findings import Finding, Severity, Workload
+from webhook.kube.shapes import metadata
 from webhook.manifests import Document, ManifestError, iter_paths
 from webhook.output import render
 from webhook.output.report import Report
 from webhook.output.text import use_color
 from webhook.rules import CATALOG
 from webhook.rules.manifest_invalid import RULE as MANIFEST_INVALID
+from webhook.rules.manifest_invalid import object_problems
 
 
 def load_settings(args: argparse.Namespace) -> tuple[Config, Settings]:
@@ -37,6 +39,7 @@ def load_settings(args: argparse.Namespace) -> tuple[Config, Settings]:
         version_source=source,
         namespace=getattr(args, "namespace", None) or config.namespace or "default",
         severities=config.rules,
+        frameworks=config.frameworks,
     )
     return config, settings
 
@@ -47,6 +50,46 @@ def invalid_document(document: Document, settings: Settings) -> Finding | None:
         return None
     return Finding(rule=MANIFEST_INVALID.id, severity=severity, message=document.error or "invalid document",
                    hint=MANIFEST_INVALID.fix, file=document.path, line=document.error_line or document.line)
+
+
+def invalid_objects(item: Item, settings: Settings) -> list[Finding]:
+    """manifest-invalid findings for an object the API server would reject."""
+    severity = settings.severities.get(MANIFEST_INVALID.id, MANIFEST_INVALID.severity)
+    problems = object_problems(item.obj, settings.frameworks)
+    if severity is None or not problems:
+        return []
+    ref = object_ref(item.obj, metadata(item.obj).get("namespace") or settings.namespace)
+    return [Finding(rule=MANIFEST_INVALID.id, severity=severity, message=message, hint=MANIFEST_INVALID.fix,
+                    object=ref, file=item.file, line=line) for message, line in problems]
+
+
+def _stated_namespace(obj: Mapping[str, object]) -> str | None:
+    namespace = metadata(obj).get("namespace")  # type: ignore[arg-type]
+    return namespace if isinstance(namespace, str) and namespace else None
+
+
+def scoped_analysis(items: Sequence[Item], settings: Settings, apply_together: bool,
+                    workloads: list[Workload] | None = None) -> list[Finding]:
+    """The engine over each scope of the input: objects pair across files only when they state
+    the same namespace; objects that state none pair only within their own file (or stream),
+    seeing the namespaced objects of that file as context. ``apply_together``: one scope.
+    ``workloads`` receives each container examined."""
+    if apply_together:
+        return analyze(items, settings, workloads=workloads)
+    by_namespace: dict[str, list[Item]] = {}
+    by_file: dict[str | None, list[Item]] = {}
+    namespaced_in: dict[str | None, list[Mapping[str, Any]]] = {}
+    for item in items:
+        namespace = _stated_namespace(item.obj)
+        if namespace is None:
+            by_file.setdefault(item.file, []).append(item)
+        else:
+            by_namespace.setdefault(namespace, []).append(item)
+            namespaced_in.setdefault(item.file, []).append(item.obj)
+    findings = [f for scope in by_namespace.values() for f in analyze(scope, settings, workloads=workloads)]
+    for file, scope in by_file.items():
+        findings += analyze(scope, settings, context=namespaced_in.get(file, []), workloads=workloads)
+    return findings
 
 
 def visible(findings: Iterable[Finding], show_info: bool) -> list[Finding]:
@@ -92,11 +135,16 @@ def run_lint(args: argparse.Namespace) -> int:
     items: list[Item] = []
     findings: list[Finding] = []
     files: set[str] = set()
+    unreadable = 0  # documents that are not valid YAML/JSON
     try:
         for document in iter_paths(args.paths, ignore=config.ignore_paths):
             files.add(document.path)
+            unreadable += document.obj is None and not document.not_kubernetes
             if document.obj is not None:
-                items.append(Item(document.obj, document.path))
+                item = Item(document.obj, document.path)
+                rejected = invalid_objects(item, settings)  # validity first: no other verdict
+                findings += rejected
+                items += [] if rejected else [item]
             elif document.not_kubernetes and args.skip_non_kubernetes:
                 continue
             elif (invalid := invalid_document(document, settings)) is not None:
@@ -104,11 +152,14 @@ def run_lint(args: argparse.Namespace) -> int:
     except ManifestError as exc:
         raise UsageError(str(exc)) from None
     workloads: list[Workload] = []
-    findings += analyze(items, settings, workloads=workloads)
-    report = Report(findings=visible(findings, args.show_info), files=len(files), objects=len(items),
+    findings += scoped_analysis(items, settings, getattr(args, "apply_together", False), workloads)
+    objects = len(items) + len({(f.file, f.object) for f in findings if f.object and f.rule == MANIFEST_INVALID.id})
+    report = Report(findings=visible(findings, args.show_info), files=len(files), objects=objects,
                     tool_version=__version__, rules=list(CATALOG.values()), workloads=workloads)
     emit(report, args)
-    if not items:
+    if not objects:
         print("vllm-env-guard lint: no Kubernetes objects found in the input", file=sys.stderr)
+        if unreadable:
+            return exit_code(report.findings)  # invalid YAML is a finding, not a usage error
         return exit_code(report.findings) if args.skip_non_kubernetes else 2
     return exit_code(report.findings)

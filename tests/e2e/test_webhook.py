@@ -217,7 +217,7 @@ def test_a_service_named_vllm_is_denied_on_server_side_dry_run(guard: Guard) -> 
     assert result.returncode != 0
     assert f"Error from server (Forbidden): error when creating \"STDIN\": {DENIED}" \
            f"Service {namespace}/vllm would break vLLM (1 error):" in result.stderr
-    assert "- [service-link-collision] Service \"vllm\" injects VLLM_PORT=tcp://" in result.stderr
+    assert "- [service-link-collision] Rename Service \"vllm\": it injects VLLM_PORT=tcp://" in result.stderr
     assert "Fix: rename the Service" in result.stderr
     assert guard.cp.kubectl("get", "service", "vllm", "-n", namespace).returncode != 0  # nothing persisted
     status, metrics = guard.server.get("/metrics")
@@ -250,7 +250,7 @@ def test_a_pod_is_denied_where_a_colliding_service_exists(guard: Guard) -> None:
     namespace = guard.namespace(mode="warn")
     created = guard.apply(service("vllm", namespace))
     assert created.returncode == 0, created.stderr
-    assert "Warning: [service-link-collision, error, warn mode] VLLM_PORT: Service \"vllm\"" in created.stderr
+    assert "Warning: [service-link-collision, error, warn mode] VLLM_PORT: Rename Service \"vllm\"" in created.stderr
     guard.label_namespace(namespace, "enforce")
     denied = wait_until(lambda: (r := guard.apply(pod("p", namespace))).returncode != 0 and r,
                       what="the cache to see the namespace label")

@@ -67,7 +67,6 @@ def test_pod_template() -> None:
         ("apps/v1", "DaemonSet"),
         ("extensions/v1beta1", "Deployment"),
         ("batch/v1", "Job"),
-        ("serving.knative.dev/v1", "Service"),
         ("argoproj.io/v1alpha1", "Rollout"),
     ],
 )
@@ -79,6 +78,18 @@ def test_spec_template_spec(api_version: str, kind: str) -> None:
     assert site.template_metadata is manifest["spec"]["template"]["metadata"]
     assert site.role == ""
     assert is_workload(manifest)
+
+
+def test_knative_service_pods_have_service_links_off_unless_stated() -> None:
+    manifest = obj("serving.knative.dev/v1", "Service", spec={"template": template()})
+    [site] = pod_spec_sites(manifest)
+    assert site.path == ("spec", "template", "spec")
+    assert site.template_metadata is manifest["spec"]["template"]["metadata"]
+    assert site.spec["containers"] is manifest["spec"]["template"]["spec"]["containers"]
+    assert not service_links_enabled(site.spec)
+    manifest["spec"]["template"]["spec"]["enableServiceLinks"] = True
+    [site] = pod_spec_sites(manifest)
+    assert site.spec is manifest["spec"]["template"]["spec"] and service_links_enabled(site.spec)
 
 
 def test_core_service_is_not_knative_service() -> None:

@@ -19,7 +19,8 @@ def test_service_named_vllm_is_reported_on_the_service_and_the_workload(lint: Li
     assert on_service.line == 4 and on_service.variable == "VLLM_PORT"
     assert "VLLM_PORT=tcp://10.96.0.12:8000" in on_service.message
     assert "appears to be a URI" in on_service.message
-    assert "Deployment llm/llm (container vllm)" in on_service.message
+    assert on_service.message.startswith('Rename Service "vllm": it injects')
+    assert "it breaks Deployment llm/llm (container vllm, test.yaml:25)" in on_service.message
     assert 'rename the Service (e.g. "llm")' in on_service.hint
     assert on_workload.container == "vllm" and on_workload.vllm_version == "0.9.2"
     assert "Service llm/vllm injects VLLM_PORT=tcp://10.96.0.12:8000" in on_workload.message
@@ -55,7 +56,8 @@ def test_harmless_cases_stay_quiet(lint: Lint) -> None:
 def test_enable_service_links_false_and_explicit_override_protect_the_workload(lint: Lint) -> None:
     off = lint(service("vllm") + "---\n" + deployment(extra_spec="enableServiceLinks: false"))
     assert [f.object.kind for f in off if f.rule == "service-link-collision"] == ["Service"]
-    assert "it breaks" not in next(f for f in off if f.rule == "service-link-collision").message
+    message = next(f for f in off if f.rule == "service-link-collision").message
+    assert "it breaks" not in message and "no vLLM workload seen in namespace llm receives it now" in message
     overridden = lint(service("vllm") + "---\n" + deployment(env("VLLM_PORT", "8001")))
     assert [f.object.kind for f in overridden if f.rule == "service-link-collision"] == ["Service"]
 

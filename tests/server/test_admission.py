@@ -122,7 +122,7 @@ def test_service_named_vllm_is_denied_with_an_actionable_message() -> None:
     assert not decision.allowed
     lines = decision.message.splitlines()
     assert lines[0] == "Service llm/vllm would break vLLM (1 error):"
-    assert lines[1].startswith("- [service-link-collision] Service \"vllm\" injects VLLM_PORT=tcp://10.96.0.12:8000")
+    assert lines[1].startswith("- [service-link-collision] Rename Service \"vllm\": it injects VLLM_PORT=tcp://10.96.0.12:8000")
     assert "Fix: rename the Service" in lines[1]
     assert lines[-1] == 'To accept this risk for this object, annotate it vllm-env-guard.io/ignore: "service-link-collision".'
     # the warning-level finding on the same Service still reaches kubectl
@@ -172,7 +172,7 @@ def test_the_ignore_annotation_and_config_severities_apply() -> None:
 def test_warn_mode_never_denies_and_says_which_warnings_were_errors() -> None:
     decision = run(service(), snap=snapshot(mode="warn"))
     assert decision.allowed
-    assert decision.warnings[0].startswith("[service-link-collision, error, warn mode] VLLM_PORT: Service")
+    assert decision.warnings[0].startswith("[service-link-collision, error, warn mode] VLLM_PORT: Rename Service")
     assert decision.warnings[1].startswith("[service-link-prefix]")
 
 

@@ -1,6 +1,8 @@
 """Where pod specs and containers live in workload objects (research doc §3).
 
-Objects are plain parsed YAML/JSON; malformed shapes are skipped, never raised on.
+Built-in kinds are described here; custom resources by their framework module
+(:mod:`webhook.frameworks`), whose catalog may be extended from the config file. Objects are
+plain parsed YAML/JSON; malformed shapes are skipped, never raised on.
 """
 
 from __future__ import annotations
@@ -8,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
+
+from webhook.frameworks import CATALOG, Catalog, Kind, api_group
+from webhook.frameworks.base import ANY, Path, Pattern, template
 
 __all__ = [
     "CONTAINER_LISTS",
@@ -22,12 +27,8 @@ __all__ = [
     "service_links_enabled",
 ]
 
-Path = tuple[str | int, ...]
 ContainerList = Literal["containers", "initContainers", "ephemeralContainers"]
 CONTAINER_LISTS: tuple[ContainerList, ...] = ("containers", "initContainers", "ephemeralContainers")
-
-_ANY = "*"
-"""Path wildcard: every item of a list, or every value of a mapping."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,9 @@ class PodSpecSite:
     the pods get (a Pod's own, a template's ``metadata``), ``None`` where the kind has none.
     For a KServe single-container shortcut (``spec.predictor.model``, ...) ``shortcut`` is
     true, ``path`` leads to that container, and ``spec`` is a synthetic
-    ``{"containers": [it]}`` that carries the pod's ``enableServiceLinks``.
+    ``{"containers": [it]}`` that carries the pod's ``enableServiceLinks``. A ``virtual`` site
+    (a shortcut too) is a pod a framework's controller builds from fields that are not a pod
+    spec (an env map, a YAML string); ``path`` leads to that field.
     """
 
     path: Path
@@ -46,6 +49,8 @@ class PodSpecSite:
     template_metadata: Mapping[str, Any] | None = None
     role: str = ""
     shortcut: bool = False
+    virtual: bool = False
+    vllm_containers: tuple[str, ...] = ()  # containers the framework says run vLLM
 
 
 @dataclass(frozen=True)
@@ -63,130 +68,33 @@ class ContainerSite:
         return name if isinstance(name, str) else ""
 
 
-@dataclass(frozen=True)
-class _Pattern:
-    """A table entry: a pod spec at ``spec`` (may hold ``"*"`` wildcards).
-
-    ``role`` is formatted with one label per wildcard (a list item's ``groupName`` or
-    ``name``, else its index; a mapping value's key). ``template``: the pods' metadata is
-    the ``metadata`` beside the final ``spec`` key. ``shortcut``: a single container.
-    """
-
-    spec: Path
-    role: str = ""
-    template: bool = False
-    shortcut: bool = False
-
-    def under(self, *prefix: str | int, role: str = "") -> _Pattern:
-        """This pattern below ``prefix``, its role prefixed with ``role/``."""
-        joined = "/".join(part for part in (role, self.role) if part)
-        return replace(self, spec=(*prefix, *self.spec), role=joined)
-
-
-def _template(*prefix: str | int, role: str = "") -> _Pattern:
-    """A ``PodTemplateSpec`` at ``prefix``: spec at ``prefix.spec``, metadata beside it."""
-    return _Pattern((*prefix, "spec"), role, template=True)
-
-
-def _under(
-    patterns: tuple[_Pattern, ...], *prefix: str | int, role: str = ""
-) -> tuple[_Pattern, ...]:
-    return tuple(pattern.under(*prefix, role=role) for pattern in patterns)
-
-
-_POD_TEMPLATE = (_template("spec", "template"),)
-
-_LWS_TEMPLATE = (
-    _template("leaderWorkerTemplate", "leaderTemplate", role="leader"),
-    _template("leaderWorkerTemplate", "workerTemplate", role="worker"),
-)
-
-_RAY_CLUSTER = (
-    _template("headGroupSpec", "template", role="head"),
-    _template("workerGroupSpecs", _ANY, "template", role="workerGroup[{}]"),
-)
-_RAY_JOB = (  # a RayJobSpec
-    *_under(_RAY_CLUSTER, "rayClusterSpec"),
-    _template("submitterPodTemplate", role="submitter"),
-)
-
-# KServe: a component is an inline PodSpec; frameworks are single containers within it.
-_KSERVE_FRAMEWORKS = (
-    "model", "sklearn", "xgboost", "tensorflow", "pytorch", "triton",
-    "onnx", "huggingface", "pmml", "lightgbm", "paddle",
-)  # fmt: skip
-_KSERVE_PREDICTOR = (
-    _Pattern((), role="predictor"),
-    _Pattern(("workerSpec",), role="predictor/worker"),
-    *(_Pattern((name,), role=f"predictor/{name}", shortcut=True) for name in _KSERVE_FRAMEWORKS),
-)
-_INFERENCE_SERVICE = (
-    *_under(_KSERVE_PREDICTOR, "spec", "predictor"),
-    _Pattern(("spec", "transformer"), role="transformer"),
-    _Pattern(("spec", "explainer"), role="explainer"),
-    _Pattern(("spec", "explainer", "art"), role="explainer/art", shortcut=True),
-    *_under(_KSERVE_PREDICTOR, "spec", "canary", _ANY, "predictor", role="canary[{}]"),
-)
-
-_SERVING_RUNTIME = (_Pattern(("spec",)), _Pattern(("spec", "workerSpec"), role="worker"))
-
-_LLM_INFERENCE_SERVICE = (
-    _Pattern(("spec", "template")),
-    _Pattern(("spec", "worker"), role="worker"),
-    _Pattern(("spec", "prefill", "template"), role="prefill"),
-    _Pattern(("spec", "prefill", "worker"), role="prefill/worker"),
-    _Pattern(("spec", "router", "scheduler", "template"), role="scheduler"),
-    _Pattern(("spec", "router", "scheduler", "tokenizer", "template"), role="scheduler/tokenizer"),
-)
-
+_POD_TEMPLATE = (template("spec", "template"),)
 _APPS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet")
 
-# (API group, kind) -> where its pod specs are.
-_SITES: dict[tuple[str, str], tuple[_Pattern, ...]] = {
-    ("", "Pod"): (_Pattern(("spec",), template=True),),
-    ("", "PodTemplate"): (_template("template"),),
+# Built-in kinds: (API group, kind) -> where their pod specs are.
+_BUILT_IN: dict[tuple[str, str], tuple[Pattern, ...]] = {
+    ("", "Pod"): (Pattern(("spec",), template=True),),
+    ("", "PodTemplate"): (template("template"),),
     ("", "ReplicationController"): _POD_TEMPLATE,
     **{(group, kind): _POD_TEMPLATE for group in ("apps", "extensions") for kind in _APPS},
     ("batch", "Job"): _POD_TEMPLATE,
-    ("batch", "CronJob"): (_template("spec", "jobTemplate", "spec", "template"),),
-    ("leaderworkerset.x-k8s.io", "LeaderWorkerSet"): _under(_LWS_TEMPLATE, "spec"),
-    ("disaggregatedset.x-k8s.io", "DisaggregatedSet"): _under(
-        _LWS_TEMPLATE, "spec", "roles", _ANY, "spec", role="{}"
-    ),
-    ("ray.io", "RayCluster"): _under(_RAY_CLUSTER, "spec"),
-    ("ray.io", "RayService"): _under(_RAY_CLUSTER, "spec", "rayClusterConfig"),
-    ("ray.io", "RayJob"): _under(_RAY_JOB, "spec"),
-    ("ray.io", "RayCronJob"): _under(_RAY_JOB, "spec", "jobTemplate"),
-    ("serving.kserve.io", "InferenceService"): _INFERENCE_SERVICE,
-    ("serving.kserve.io", "ServingRuntime"): _SERVING_RUNTIME,
-    ("serving.kserve.io", "ClusterServingRuntime"): _SERVING_RUNTIME,
-    ("serving.kserve.io", "LLMInferenceService"): _LLM_INFERENCE_SERVICE,
-    ("serving.kserve.io", "LLMInferenceServiceConfig"): _LLM_INFERENCE_SERVICE,
-    ("jobset.x-k8s.io", "JobSet"): (
-        _template("spec", "replicatedJobs", _ANY, "template", "spec", "template", role="{}"),
-    ),
-    ("kubeflow.org", "PyTorchJob"): (
-        _template("spec", "pytorchReplicaSpecs", _ANY, "template", role="{}"),
-    ),
-    ("serving.knative.dev", "Service"): _POD_TEMPLATE,
-    ("argoproj.io", "Rollout"): _POD_TEMPLATE,
+    ("batch", "CronJob"): (template("spec", "jobTemplate", "spec", "template"),),
 }
 
-WORKLOAD_KINDS: frozenset[tuple[str, str]] = frozenset(_SITES)
-"""``(API group, kind)`` of every kind in the table (Knative ``Service``, not core ``Service``)."""
+WORKLOAD_KINDS: frozenset[tuple[str, str]] = frozenset(_BUILT_IN) | frozenset(CATALOG.kinds)
+"""``(API group, kind)`` of every kind known (Knative ``Service``, not core ``Service``)."""
 
 
-def api_group(obj: Mapping[str, Any]) -> str:
-    """The API group of ``obj`` from its ``apiVersion`` (``""`` for the core group)."""
-    api_version = obj.get("apiVersion")
-    if not isinstance(api_version, str) or "/" not in api_version:
-        return ""
-    return api_version.split("/", 1)[0]
-
-
-def _patterns(obj: Mapping[str, Any]) -> tuple[_Pattern, ...] | None:
+def _kind(obj: Mapping[str, Any], catalog: Catalog) -> tuple[tuple[Pattern, ...], Kind | None] | None:
+    """The kind's site patterns and its framework entry; None for a kind nobody describes."""
     kind = obj.get("kind")
-    return _SITES.get((api_group(obj), kind)) if isinstance(kind, str) else None
+    if not isinstance(kind, str):
+        return None
+    key = (api_group(obj), kind)
+    if key in _BUILT_IN:
+        return _BUILT_IN[key], None
+    described = catalog.kinds.get(key)
+    return None if described is None else (described.sites, described)
 
 
 def _label(container: Any, key: str | int) -> str:
@@ -210,7 +118,7 @@ def _resolve(
         yield path, node, labels
         return
     step, rest = pattern[0], pattern[1:]
-    if step != _ANY:
+    if step != ANY:
         if isinstance(node, Mapping) and step in node:
             yield from _resolve(node[step], rest, (*path, step), labels)
         return
@@ -243,7 +151,7 @@ def _sibling_metadata(obj: Mapping[str, Any], path: Path) -> Mapping[str, Any] |
     return metadata if isinstance(metadata, Mapping) else None
 
 
-def _site(obj: Mapping[str, Any], pattern: _Pattern, match: _Match) -> PodSpecSite | None:
+def _site(obj: Mapping[str, Any], pattern: Pattern, match: _Match) -> PodSpecSite | None:
     path, value, labels = match
     if not isinstance(value, Mapping):
         return None
@@ -279,31 +187,42 @@ def _walk(node: Any, path: Path = ()) -> Iterator[PodSpecSite]:
             yield from _walk(child, (*path, index))
 
 
-def pod_spec_sites(obj: Any) -> list[PodSpecSite]:
-    """Every pod spec in ``obj``: from the kind table for known kinds, else by walking it.
+def _links_default(site: PodSpecSite, kind: Kind | None) -> PodSpecSite:
+    """Knative-style kinds whose controller turns service links off unless the spec says."""
+    if kind is None or kind.links_default or "enableServiceLinks" in site.spec:
+        return site
+    return replace(site, spec={**site.spec, "enableServiceLinks": False})
+
+
+def pod_spec_sites(obj: Any, catalog: Catalog = CATALOG) -> list[PodSpecSite]:
+    """Every pod spec in ``obj``: from the kind tables for known kinds, else by walking it;
+    then the virtual pods its framework builds from env maps.
 
     For walked objects, a pod spec under a ``spec`` key gets its sibling ``metadata`` as
     ``template_metadata``.
     """
     if not isinstance(obj, Mapping):
         return []
-    patterns = _patterns(obj)
-    if patterns is None:
+    known = _kind(obj, catalog)
+    if known is None:
         if obj.get("apiVersion") == "v1":  # every core kind is known
             return []
         return [replace(s, template_metadata=_sibling_metadata(obj, s.path)) for s in _walk(obj)]
+    patterns, kind = known
     sites = []
     for pattern in patterns:
         for match in _resolve(obj, pattern.spec):
             site = _site(obj, pattern, match)
             if site is not None:
-                sites.append(site)
+                sites.append(_links_default(replace(site, vllm_containers=pattern.vllm), kind))
+    sites += [PodSpecSite(pod.path, pod.spec, pod.metadata, pod.role, shortcut=True, virtual=True)
+              for pod in catalog.virtual_pods(obj)]
     return sites
 
 
-def is_workload(obj: Any) -> bool:
+def is_workload(obj: Any, catalog: Catalog = CATALOG) -> bool:
     """Whether ``obj`` is a kind that holds pod specs, or an unknown kind that has one."""
-    return isinstance(obj, Mapping) and (_patterns(obj) is not None or bool(pod_spec_sites(obj)))
+    return isinstance(obj, Mapping) and (_kind(obj, catalog) is not None or bool(pod_spec_sites(obj, catalog)))
 
 
 def containers(site: PodSpecSite) -> Iterator[ContainerSite]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from webhook.findings import Severity
+from webhook.frameworks import created_by
 from webhook.rules.base import Rule
 from webhook.rules.subjects import Hit, ServiceSubject, Target, ValueSubject
 from webhook.rules.wording import does
@@ -23,8 +24,10 @@ RULE = Rule(
     bad='apiVersion: v1\nkind: Service\nmetadata:\n  name: vllm\nspec:\n  selector: {app: vllm}\n  ports: [{port: 8000}]',
     good='apiVersion: v1\nkind: Service\nmetadata:\n  name: llm-api\nspec:\n  selector: {app: vllm}\n  ports: [{port: 8000}]',
     fix=(
-        "Rename the Service to a name that does not start with `vllm` (e.g. `llm-api`), or set "
-        "`enableServiceLinks: false` in the pod spec of every vLLM workload in the namespace."
+        "Rename the Service to a name that does not start with `vllm` (e.g. `llm-api`). Setting "
+        "`enableServiceLinks: false` (or the variable itself) in a vLLM pod spec protects that "
+        "workload, which is then clean; the Service stays an error until renamed, since every new "
+        "pod of the namespace with service links still gets the variable."
     ),
 )
 
@@ -33,6 +36,20 @@ def rename_suggestion(name: str) -> str:
     """A name whose variables start with LLM_ rather than VLLM_."""
     rest = name[4:] if name.startswith("vllm") else name
     return ("llm" + rest) if rest.startswith("-") or not rest else f"llm-{rest}"
+
+
+def origin(subject: ServiceSubject) -> str:
+    """` (made by RayService vllm's controller)` for a Service modelled from a custom resource."""
+    owner = created_by(subject.service)
+    return f" (made by {owner}'s controller)" if owner else ""
+
+
+def breaks(subject: ServiceSubject) -> str:
+    """Which vLLM workloads receive the variables now, or that none seen does."""
+    if subject.affected:
+        return f"; it breaks {', '.join(subject.affected)}"
+    return (f"; no vLLM workload seen in namespace {subject.namespace} receives it now (none, or service "
+            "links off, or the names set explicitly), but every new pod with service links will")
 
 
 def check_service(subject: ServiceSubject) -> Iterator[Hit]:
@@ -48,15 +65,14 @@ def check_service(subject: ServiceSubject) -> Iterator[Hit]:
             outcome = target.registry.evaluate(var, env)
             consequences.append(f"raises {outcome.error}: {outcome.message}" if outcome.error
                                 else f"reads {var.name} as {outcome.value!r}")
-    breaks = f"; it breaks {', '.join(subject.affected)}" if subject.affected else ""
     yield Hit(
         message=(
-            f'Service "{subject.name}" injects {shown} into every pod of namespace '
-            f"{subject.namespace} (service links); vLLM {target.version} "
-            f"({target.resolution.reason}) {'; '.join(consequences)}{breaks}"
+            f'Rename Service "{subject.name}"{origin(subject)}: it injects {shown} into every pod of '
+            f"namespace {subject.namespace} that has service links; vLLM {target.version} "
+            f"({target.resolution.reason}) {'; '.join(consequences)}{breaks(subject)}"
         ),
-        hint=(f'rename the Service (e.g. "{rename_suggestion(subject.name)}") or set '
-              "enableServiceLinks: false on the vLLM pods"),
+        hint=(f'rename the Service (e.g. "{rename_suggestion(subject.name)}"); enableServiceLinks: false '
+              "on a vLLM pod protects that pod only, not pods added later"),
         variable=colliding[0],
     )
 

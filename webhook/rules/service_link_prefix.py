@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from webhook.findings import Severity
 from webhook.rules.base import Rule
-from webhook.rules.service_link_collision import rename_suggestion
+from webhook.rules.service_link_collision import origin, rename_suggestion
 from webhook.rules.subjects import Hit, ServiceSubject, Target, ValueSubject
 
 RULE = Rule(
@@ -34,7 +34,7 @@ def check_service(subject: ServiceSubject) -> Iterator[Hit]:
     effect = ("logs each as an unknown vLLM environment variable at start" if facts.validates_unknown
               else "ignores them today, but a later release that adds one of these names will crash")
     yield Hit(
-        message=(f'Service "{subject.name}" injects {listed} into every pod of namespace '
+        message=(f'Service "{subject.name}"{origin(subject)} injects {listed} into every pod of namespace '
                  f"{subject.namespace}; vLLM {subject.target.version} does not read them and {effect}"),
         hint=f'rename the Service (e.g. "{rename_suggestion(subject.name)}") or set enableServiceLinks: false on the vLLM pods',
         variable=unread[0],

@@ -153,7 +153,7 @@ def read_snapshot(path: str | None) -> Snapshot:
     policy = parse_policy(config.server, config.path or "config")
     settings = Settings(vllm_version=config.vllm_version,
                         version_source=f"vllmVersion in {config.path}",
-                        severities=config.rules)
+                        severities=config.rules, frameworks=config.frameworks)
     return Snapshot(policy, settings)
 
 

@@ -52,6 +52,7 @@ from webhook.rules.base import Rule
 from webhook.rules.subjects import (
     ContainerSubject,
     Hit,
+    LinksSubject,
     ServiceSubject,
     Target,
     ValueSubject,
@@ -120,7 +121,7 @@ class Inventory:
     _links: dict[str, NamespaceLinks] = field(default_factory=dict, repr=False)
     _open: dict[tuple[str, str], OpenWorld] = field(default_factory=dict, repr=False)
 
-    def add(self, obj: Mapping[str, Any], default_namespace: str) -> None:
+    def add(self, obj: Mapping[str, Any], default_namespace: str, file: str | None = None) -> None:
         kind, api = obj.get("kind"), obj.get("apiVersion")
         if api != "v1" or kind not in ("Service", "ConfigMap", "Secret"):
             return
@@ -128,7 +129,9 @@ class Inventory:
         if kind == "Service":
             if namespace not in self._links:
                 self._links[namespace] = namespace_links(namespace)
-            self._links[namespace].put(_with_namespace(obj, namespace))
+            line = line_of(metadata(obj), "name") or line_of(obj)
+            where = f"{file}:{line}" if file and line else file or ""
+            self._links[namespace].put(_with_namespace(obj, namespace), where)
             return
         self._open.pop((kind, namespace), None)
         name = metadata(obj).get("name")
@@ -238,8 +241,8 @@ def analyze(items: Sequence[Item], settings: Settings = Settings(), *,
     context = list(context)
     inventory = inventory or Inventory()
     items = [*items, *_controller_services(items, settings, inventory)]
-    for obj in [i.obj for i in items] + context:
-        inventory.add(obj, settings.namespace)
+    for item in [*items, *(Item(obj) for obj in context)]:
+        inventory.add(item.obj, settings.namespace, item.file)
     run = _Run(settings, inventory, budget)
     findings: list[Finding] = []
     for item in items:
@@ -337,9 +340,17 @@ class _Run:
                                    oversize=[v for v in env.defined.values() if v.oversize], incomplete=incomplete)
         hits = [(rule, hit, hit.at) for rule, check in hooks("check_container")
                 for hit in check(subject)]  # type: ignore[operator]
+        injected: dict[str, list[ValueSubject]] = {}
         for value in _value_subjects(env, names, target, vllm):
+            if value.from_service_link:
+                injected.setdefault(value.origin, []).append(value)
+                continue
             hits += [(rule, hit, value.at) for rule, check in hooks("check_value")
                      for hit in check(value)]  # type: ignore[operator]
+        for origin, values in injected.items():  # once per (container, Service)
+            group = LinksSubject(origin, values, target, vllm)
+            hits += [(rule, hit, None) for rule, check in hooks("check_links")
+                     for hit in check(group)]  # type: ignore[operator]
         ignored = ignored_rules(metadata(obj), site.template_metadata)
         fallback = line_of(container) or line_of(metadata(obj), "name") or line_of(obj)
         self.examined.append(Workload(ref, name, vllm, target.version if vllm else None,

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.rules.conftest import Lint, deployment, service
 
 ROUTER_NEXT_TO_STRICT_POD = service("vllm-router") + "---\n" + deployment(
@@ -18,9 +16,8 @@ def test_optional_envfrom_does_not_re_report_link_names(lint: Lint) -> None:
     assert [f for f in lint(text) if f.rule == "env-unknown-variable"] == []
 
 
-@pytest.mark.xfail(strict=True, reason="engine: service-link names grouped per (workload, Service) (E6)")
 def test_one_finding_per_workload_and_service(lint: Lint) -> None:
     on_pod = [f for f in lint(ROUTER_NEXT_TO_STRICT_POD) if f.object.kind == "Deployment"]
     assert [(f.rule, str(f.severity)) for f in on_pod] == [("service-link-prefix", "error")]
-    assert "VLLM_ROUTER_SERVICE_HOST" in on_pod[0].message and "VLLM_ROUTER_PORT_80_TCP_ADDR" in on_pod[0].message
+    assert "VLLM_ROUTER_SERVICE_HOST" in on_pod[0].message and "VLLM_ROUTER_PORT_8000_TCP_ADDR" in on_pod[0].message
 

@@ -23,7 +23,7 @@ def test_service_named_vllm_is_reported_on_the_service_and_the_workload(lint: Li
     assert "it breaks Deployment llm/llm (container vllm, test.yaml:25)" in on_service.message
     assert 'rename the Service (e.g. "llm")' in on_service.hint
     assert on_workload.container == "vllm" and on_workload.vllm_version == "0.9.2"
-    assert "Service llm/vllm injects VLLM_PORT=tcp://10.96.0.12:8000" in on_workload.message
+    assert "Service llm/vllm (test.yaml:4) injects VLLM_PORT=tcp://10.96.0.12:8000" in on_workload.message
     assert "enableServiceLinks: false" in on_workload.hint
 
 

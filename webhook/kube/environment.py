@@ -245,7 +245,7 @@ class Environment:
 def _link_var(name: str, values: list[ServiceLinkValue]) -> EnvVar | None:
     if not values:
         return None
-    origin = " or ".join(dict.fromkeys(f"Service {value.ref}" for value in values))
+    origin = " or ".join(dict.fromkeys(value.described for value in values))
     possible = tuple(dict.fromkeys(value.value for value in values))
     return EnvVar(name, possible, Source.SERVICE_LINK, origin, " | ".join(possible), links=tuple(values))
 

@@ -14,6 +14,7 @@ the index, and readers only ever see whole updates.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ class _Service(NamedTuple):
 
     cluster_ip: str
     ports: tuple[tuple[str, int, str], ...]
+    where: str = ""  # file:line in lint
 
     def variables(self, name: str) -> dict[str, str]:
         return link_variables(name, self.cluster_ip, self.ports)
@@ -79,13 +81,13 @@ class NamespaceLinks:
     def __contains__(self, service_name: object) -> bool:
         return service_name in self._services
 
-    def put(self, service: Mapping[str, Any]) -> None:
+    def put(self, service: Mapping[str, Any], where: str = "") -> None:
         """Add or replace a Service (by name, keeping its place); one that injects nothing is
-        dropped."""
+        dropped. `where` says where it is defined (``file:line``), for messages."""
         name = as_str(as_mapping(as_mapping(service).get("metadata")).get("name"))
         if not name:
             return
-        entry = _Service(*link_fields(service, self._assumed))
+        entry = _Service(*link_fields(service, self._assumed), sys.intern(where))
         env = entry.variables(name)
         with self._lock:
             previous = self._services.get(name)
@@ -156,7 +158,8 @@ class NamespaceLinks:
         for name, value in pairs:
             entry = self._services.get(name)
             if value is not None and entry is not None and (only is None or name == only):
-                found.append(ServiceLinkValue(value, entry.as_object(self.namespace, name), self.namespace, name))
+                found.append(ServiceLinkValue(value, entry.as_object(self.namespace, name), self.namespace, name,
+                                              entry.where))
         return found
 
     def names(self) -> list[str]:

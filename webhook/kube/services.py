@@ -133,11 +133,17 @@ class ServiceLinkValue:
     service: Mapping[str, Any]
     namespace: str
     name: str
+    where: str = ""  # where the Service is defined (``file:line`` in lint), if known
 
     @property
     def ref(self) -> str:
         """``namespace/name`` of the Service."""
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def described(self) -> str:
+        """``Service namespace/name`` and where it is defined."""
+        return f"Service {self.ref}" + (f" ({self.where})" if self.where else "")
 
 
 class ServiceLinkEnv(dict[str, tuple[ServiceLinkValue, ...]]):

@@ -2,8 +2,10 @@
 
 A rule module defines `RULE` and any of the hooks `check_value(ValueSubject)`,
 `check_container(ContainerSubject)` and `check_service(ServiceSubject)`, each yielding `Hit`s.
-A rule that checks service-link values also says which injected names it looks at with
-`checks_link(name, Target) -> bool`, so the engine builds subjects for those names only.
+Service-link values go to `check_links(LinksSubject)`, once per (container, Service), so a
+Service is reported once with the names it injects; a rule with that hook says which injected
+names it looks at with `checks_link(name, Target) -> bool`, and the engine builds subjects for
+those names only.
 """
 
 from __future__ import annotations

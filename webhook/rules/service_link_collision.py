@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from webhook.findings import Severity
 from webhook.frameworks import created_by
 from webhook.rules.base import Rule
-from webhook.rules.subjects import Hit, ServiceSubject, Target, ValueSubject
+from webhook.rules.subjects import Hit, LinksSubject, ServiceSubject, Target
 from webhook.rules.wording import does
 
 RULE = Rule(
@@ -81,22 +81,26 @@ def checks_link(name: str, target: Target) -> bool:
     return bool(target.readers(name))
 
 
-def check_value(subject: ValueSubject) -> Iterator[Hit]:
-    if not subject.from_service_link or not subject.vllm_container or subject.raw is None:
+def check_links(subject: LinksSubject) -> Iterator[Hit]:
+    read = [v for v in subject.values if v.raw is not None and v.readers()]
+    if not read or not subject.vllm_container:
         return
-    readers = subject.readers()
-    if not readers:
-        return
-    var = readers[0]
-    service = subject.origin
+    first, var = read[0], read[0].readers()[0]
+    outcome = first.outcome(var)
     yield Hit(
         message=(
-            f"{service} injects {subject.name}={subject.raw} into this container; "
-            f"{does(subject, var, subject.outcome(var))}"
-            + (f", {subject.target.when_parsed(var.name)}" if subject.outcome(var).error else "")
+            f"{subject.origin} injects {listing([f'{v.name}={v.raw}' for v in read])} into this container; "
+            f"{first.name}: {does(first, var, outcome)}"
+            + (f", {subject.target.when_parsed(var.name)}" if outcome.error else "")
             + f" ({subject.target.resolution.reason})"
         ),
         hint=("rename that Service to a name that does not start with \"vllm\", set "
-              f"enableServiceLinks: false in this pod spec, or set {subject.name} explicitly in env"),
-        variable=subject.name,
+              f"enableServiceLinks: false in this pod spec, or set {first.name} explicitly in env"),
+        variable=first.name,
     )
+
+
+def listing(items: list[str], shown: int = 12) -> str:
+    """`a, b, c` and `... and 4 more` past `shown` items."""
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return ", ".join(items[:shown]) + more

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 from webhook.findings import Severity
 from webhook.rules.base import Rule
-from webhook.rules.service_link_collision import origin, rename_suggestion
-from webhook.rules.subjects import Hit, ServiceSubject, Target, ValueSubject
+from webhook.rules.service_link_collision import listing, origin, rename_suggestion
+from webhook.rules.subjects import Hit, LinksSubject, ServiceSubject, Target
 
 RULE = Rule(
     id="service-link-prefix",
@@ -45,15 +45,16 @@ def checks_link(name: str, target: Target) -> bool:
     return target.fail_on_unknown and name.startswith("VLLM_") and not target.knows(name)
 
 
-def check_value(subject: ValueSubject) -> Iterator[Hit]:
+def check_links(subject: LinksSubject) -> Iterator[Hit]:
     target = subject.target
-    if not (subject.from_service_link and subject.vllm_container and target.fail_on_unknown):
+    if not (subject.vllm_container and target.fail_on_unknown):
         return
-    if subject.name.startswith("VLLM_") and not target.knows(subject.name):
+    unknown = [v.name for v in subject.values if v.name.startswith("VLLM_") and not target.knows(v.name)]
+    if unknown:
         yield Hit(
-            message=(f"{subject.origin} injects {subject.name}, which vLLM {target.version} does not "
+            message=(f"{subject.origin} injects {listing(unknown)}, which vLLM {target.version} does not "
                      "know; with --fail-on-environ-validation the engine refuses to start"),
             hint="rename that Service, set enableServiceLinks: false, or drop --fail-on-environ-validation",
-            variable=subject.name,
+            variable=unknown[0],
             severity=Severity.ERROR,
         )

@@ -139,6 +139,17 @@ class ContainerSubject:
 
 
 @dataclass
+class LinksSubject:
+    """The variables one Service (or one group of Services producing the same names) injects
+    into one container, as value subjects; `origin` names the Service(s)."""
+
+    origin: str
+    values: Sequence[ValueSubject]
+    target: Target
+    vllm_container: bool
+
+
+@dataclass
 class ServiceSubject:
     """A Service, the variables it injects, and the vLLM containers of its namespace."""
 

@@ -116,7 +116,7 @@ def _self_managed_options(serve: argparse.ArgumentParser) -> None:
                        help="renew the serving certificate this long before it expires (default: 30d)")
 
 
-_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}  # seconds, largest first
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
@@ -125,7 +125,7 @@ def duration(text: str) -> dt.timedelta:
     match = re.fullmatch(r"([0-9]+)([dhms])", text.strip())
     if not match or int(match[1]) == 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 90d, 720h, 30m or 10s")
-    return dt.timedelta(seconds=int(match[1]) * _UNITS[match[2]])
+    return dt.timedelta(seconds=int(match[1]) * DURATION_UNITS[match[2]])
 
 
 def secret_reference(text: str) -> tuple[str, str]:

@@ -86,9 +86,9 @@ SELF_MANAGED = ["--self-managed-tls", "guard-system/guard-tls", "--webhook-confi
 
 @pytest.mark.parametrize(("argv", "message"), [
     ([*SELF_MANAGED, "--certificate-validity", "30d", "--renew-before", "30d"],
-     "--renew-before (2592000s) must be shorter than --certificate-validity (2592000s)"),
+     "--renew-before (30d) must be shorter than --certificate-validity (30d)"),
     ([*SELF_MANAGED, "--certificate-validity", "1h"],
-     "--renew-before (2592000s) must be shorter than --certificate-validity (3600s)"),
+     "--renew-before (30d) must be shorter than --certificate-validity (1h)"),
     ([*SELF_MANAGED, "--dev"], "--self-managed-tls keeps its own certificate; leave out --dev, --tls-cert and --tls-key"),
     (SELF_MANAGED[:2], "--self-managed-tls needs --webhook-configuration and --tls-hosts"),
     (["--dev", "--tls-hosts", HOST], "--webhook-configuration and --tls-hosts go with --self-managed-tls"),

@@ -44,6 +44,7 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as TransportError
 
+from webhook.cli import DURATION_UNITS
 from webhook.server.logs import log, log_exception
 from webhook.server.tls import BACKDATE, new_ca, new_serving_certificate, private_pem
 
@@ -100,7 +101,10 @@ class Settings:
 
 
 def _span(delta: dt.timedelta) -> str:
-    return f"{int(delta.total_seconds())}s"
+    """`30d`, `36h`, `90s`: the largest unit that divides the duration."""
+    seconds = int(delta.total_seconds())
+    unit, size = next((u, n) for u, n in DURATION_UNITS.items() if seconds % n == 0)
+    return f"{seconds // size}{unit}"
 
 
 # --- what the Secret holds, and its next state -----------------------------------------------

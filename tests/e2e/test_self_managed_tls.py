@@ -242,6 +242,7 @@ def cas(bundle: str) -> list[x509.Certificate]:
     return x509.load_pem_x509_certificates(base64.b64decode(bundle))
 
 
+@pytest.mark.slow
 def test_rotation_and_a_ca_roll_under_traffic_with_two_replicas(setup: Setup, tmp_path: Path,
                                                                 replicas: list[Replica]) -> None:
     ports = [free_port(), free_port()]

@@ -150,6 +150,7 @@ def test_a_new_ca_is_trusted_for_r_before_it_signs() -> None:
     assert material.signer is not None and material.signer.cert != first.cert and material.pending is None
     assert material.cert is not None and material.cert.issuer == material.signer.cert.subject
     material, changes = plan(material, s, first.cert.not_valid_after_utc)  # (the certificate is due, too)
+    assert material.signer is not None
     assert "expired CA left the trust bundle" in changes and material.trusted == (material.signer.cert,)
 
 
@@ -191,7 +192,7 @@ class FakeCluster:
             "metadata": {"name": "guard"},
             "webhooks": [{"name": f"w{i}.guard.io", "clientConfig": {"url": "https://x/validate"}}
                          for i in range(webhooks)]}) if webhooks else None
-        self.before_write: Callable[[], None] | None = None
+        self.before_write: Callable[[], object] | None = None
         self.secret_writes = 0
 
     def _stamp(self, obj: dict[str, Any]) -> dict[str, Any]:

@@ -171,6 +171,9 @@ def test_secret_contents_are_repaired() -> None:
     other_hosts, changes = plan(good, settings(hosts=("other.svc",)), now)
     assert changes == ["new serving certificate"]
     assert verifies(other_hosts.cert, other_hosts.trusted, now, "other.svc")
+    assert verifies(other_hosts.cert, other_hosts.trusted, now, HOST)  # names are added until the next renewal
+    renewed, _ = plan(other_hosts, settings(hosts=("other.svc",)), now + V - R)
+    assert not verifies(renewed.cert, renewed.trusted, now + V - R, HOST)
 
     # The CA key is lost: a new CA signs, the old one stays trusted (replicas may still serve its certificate).
     lost, changes = plan(Material.parse({**data, "ca.key": b""}), s, now)
@@ -305,14 +308,20 @@ def test_reset_ca_bundle_is_restored(replicas: list[SelfManagedTLS]) -> None:
     assert cluster.bundles() == {base64.b64encode(cluster.data("ca.crt")).decode()}
 
 
-def test_files_follow_what_another_replica_wrote(replicas: list[SelfManagedTLS]) -> None:
+def test_replicas_with_different_hosts_settle_on_all_of_them(replicas: list[SelfManagedTLS]) -> None:
+    """During a rolling upgrade that changes --tls-hosts, old and new replicas must not take turns."""
     cluster = FakeCluster()
-    one, other = replica(cluster, replicas), replica(cluster, replicas, hosts=(HOST, "guard.svc"))
-    one.sync()
-    other.sync()  # new hosts: a new certificate from the same CA
-    one.sync()  # ... which reissues for its own hosts again; both keep serving what the Secret holds
-    assert Path(one.cert_path).read_bytes() == cluster.data("tls.crt")
-    assert cluster.data("ca.crt").count(b"BEGIN CERTIFICATE") == 1
+    old, new = replica(cluster, replicas), replica(cluster, replicas, hosts=(HOST, "guard.svc"))
+    old.sync()
+    new.sync()
+    for _ in range(3):
+        old.sync()
+        new.sync()
+    assert cluster.secret_writes == 2
+    cert = x509.load_pem_x509_certificate(cluster.data("tls.crt"))
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sorted(map(str, (n.value for n in sans))) == ["127.0.0.1", HOST, "guard.svc"]
+    assert Path(old.cert_path).read_bytes() == Path(new.cert_path).read_bytes() == cluster.data("tls.crt")
 
 
 def test_logs_carry_no_key_material(replicas: list[SelfManagedTLS], caplog: pytest.LogCaptureFixture) -> None:

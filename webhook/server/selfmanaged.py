@@ -179,18 +179,24 @@ def _left(cert: x509.Certificate, now: dt.datetime) -> dt.timedelta:
     return cert.not_valid_after_utc - now
 
 
+def _hosts(cert: x509.Certificate | None) -> tuple[str, ...]:
+    try:
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value if cert else ()
+    except x509.ExtensionNotFound:
+        return ()
+    return tuple(str(name.value) for name in sans)
+
+
 def _serves(material: Material, signer: Authority, settings: Settings, now: dt.datetime) -> bool:
-    """Whether the serving certificate can stay: signed by `signer`, for the hosts, not due."""
+    """Whether the serving certificate can stay: signed by `signer`, for (at least) the hosts, not due."""
     cert, key = material.cert, material.key
     if cert is None or key is None or _public(cert.public_key()) != _public(key.public_key()):
         return False
     try:
         cert.verify_directly_issued_by(signer.cert)
-        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except (ValueError, TypeError, InvalidSignature, x509.ExtensionNotFound):
+    except (ValueError, TypeError, InvalidSignature):
         return False
-    hosts = {str(name.value) for name in sans}
-    return (hosts == set(settings.hosts) and _left(cert, now) > settings.renew_before
+    return (set(settings.hosts) <= set(_hosts(cert)) and _left(cert, now) > settings.renew_before
             and cert.not_valid_after_utc <= signer.cert.not_valid_after_utc)
 
 
@@ -224,7 +230,11 @@ def plan(material: Material, settings: Settings, now: dt.datetime) -> tuple[Mate
             trusted.append(ca.cert)
     cert, key = material.cert, material.key
     if not _serves(material, signer, settings, now):
-        cert, key = new_serving_certificate(signer.cert, signer.key, settings.hosts, now,
+        # Replicas whose --tls-hosts differ (a rolling upgrade) add to the names instead of taking
+        # turns replacing them; a renewal comes back to this replica's own list.
+        due = cert is None or _left(cert, now) <= renew
+        hosts = settings.hosts if due else tuple(dict.fromkeys((*settings.hosts, *_hosts(cert))))
+        cert, key = new_serving_certificate(signer.cert, signer.key, hosts, now,
                                             min(now + validity, signer.cert.not_valid_after_utc))
         changes.append("new serving certificate")
     return Material(tuple(trusted), signer, pending, cert, key), changes

@@ -205,6 +205,12 @@ def _new_authority(settings: Settings, now: dt.datetime) -> Authority:
     return Authority(*new_ca(f"{CA_NAME} {now:%Y-%m-%dT%H:%M:%SZ}", now, now + settings.ca_validity))
 
 
+def _ready_to_sign(pending: Authority, signer: Authority, renew: dt.timedelta, now: dt.datetime) -> bool:
+    """A new CA signs once it has been trusted for `renew`, or sooner if the current CA is expiring."""
+    trusted_for = now - (pending.cert.not_valid_before_utc + BACKDATE)
+    return trusted_for >= renew or _left(signer.cert, now) <= renew
+
+
 def plan(material: Material, settings: Settings, now: dt.datetime) -> tuple[Material, list[str]]:
     """The Secret's next state at `now`, and what changed (for the log)."""
     changes = []
@@ -217,8 +223,7 @@ def plan(material: Material, settings: Settings, now: dt.datetime) -> tuple[Mate
     if signer is None and pending is None:
         signer = _new_authority(settings, now)
         changes.append("new CA")
-    elif signer is None or (pending is not None and (now - pending.cert.not_valid_before_utc - BACKDATE >= renew
-                                                       or _left(signer.cert, now) <= renew)):
+    elif signer is None or (pending is not None and _ready_to_sign(pending, signer, renew, now)):
         signer, pending = pending, None
         changes.append("new CA now signs")
     elif pending is None and _left(signer.cert, now) <= validity + 2 * renew:

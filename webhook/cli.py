@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import ipaddress
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -115,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", help="config file (reloaded when it changes)")
     serve.add_argument("--kubeconfig", help="cluster access for the Service cache (default: in-cluster, else $KUBECONFIG or ~/.kube/config)")
     serve.add_argument("--no-cluster", action="store_true", help="do not watch the cluster (no live Service awareness)")
+    _self_managed_options(serve)
 
     registry = commands.add_parser("registry", help="the bundled vLLM variable registries")
     actions = registry.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -148,6 +152,63 @@ def _report_options(parser: argparse.ArgumentParser, formats: Sequence[str]) -> 
     parser.add_argument("--config", help="config file (default: ./.vllm-env-guard.yaml if present)")
     parser.add_argument("--show-info", action="store_true", help="also report info-level findings")
     parser.add_argument("--output", "-o", help="write the report to this file instead of stdout")
+
+
+def _self_managed_options(serve: argparse.ArgumentParser) -> None:
+    group = serve.add_argument_group(
+        "self-managed certificates (docs/tls.md)",
+        "Keep a CA and a serving certificate in a Secret shared by all replicas, renew them before "
+        "they expire and keep the webhook configuration's caBundle in step; instead of --tls-cert/--tls-key. "
+        "Cluster access as for the cache (--kubeconfig, else in-cluster), even with --no-cluster.")
+    group.add_argument("--self-managed-tls", metavar="NAMESPACE/SECRET", type=secret_reference,
+                       help="the Secret holding ca.crt, ca.key, tls.crt and tls.key (created when missing)")
+    group.add_argument("--webhook-configuration", metavar="NAME",
+                       help="the ValidatingWebhookConfiguration whose webhooks get the CA as caBundle")
+    group.add_argument("--tls-hosts", metavar="H1,H2", type=host_list,
+                       help="DNS names and IP addresses of the serving certificate, e.g. NAME.NAMESPACE.svc")
+    group.add_argument("--certificate-validity", metavar="DURATION", type=duration, default="90d",
+                       help="lifetime of the serving certificate (default: 90d; the CA lives 4 times as long); "
+                       "durations: 90d, 720h, 30m, 10s")
+    group.add_argument("--renew-before", metavar="DURATION", type=duration, default="30d",
+                       help="renew the serving certificate this long before it expires (default: 30d)")
+
+
+DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}  # seconds, largest first
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+def duration(text: str) -> dt.timedelta:
+    """`90d`, `720h`, `30m`, `10s`: a whole number and one unit."""
+    match = re.fullmatch(r"([0-9]+)([dhms])", text.strip())
+    if not match or int(match[1]) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 90d, 720h, 30m or 10s")
+    return dt.timedelta(seconds=int(match[1]) * DURATION_UNITS[match[2]])
+
+
+def secret_reference(text: str) -> tuple[str, str]:
+    """`NAMESPACE/SECRET` as (namespace, name), both valid Kubernetes names."""
+    namespace, _, name = text.partition("/")
+    if not (_DNS_LABEL.fullmatch(namespace) and len(namespace) <= 63 and len(name) <= 253
+            and all(_DNS_LABEL.fullmatch(part) for part in name.split("."))):
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAMESPACE/SECRET (lowercase Kubernetes names)")
+    return namespace, name
+
+
+def host_list(text: str) -> tuple[str, ...]:
+    """Comma-separated DNS names and IP addresses (IPs in their canonical form)."""
+    hosts = []
+    for host in filter(None, (part.strip().lower() for part in text.split(","))):
+        try:
+            hosts.append(str(ipaddress.ip_address(host)))
+            continue
+        except ValueError:
+            pass
+        if len(host) > 253 or not all(_DNS_LABEL.fullmatch(label) for label in host.split(".")):
+            raise argparse.ArgumentTypeError(f"{host!r} is neither a DNS name nor an IP address")
+        hosts.append(host)
+    if not hosts:
+        raise argparse.ArgumentTypeError("no host given")
+    return tuple(dict.fromkeys(hosts))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -80,7 +80,7 @@ def _copy(path: str, directory: str, name: str) -> str:
     return str(target)
 
 
-# --- --dev ------------------------------------------------------------------------------------
+# --- issuing certificates: --dev, and --self-managed-tls (selfmanaged.py) --------------------
 
 
 @dataclass(frozen=True)
@@ -94,19 +94,61 @@ def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
+BACKDATE = dt.timedelta(minutes=5)  # notBefore is set this far back: a verifier's clock may lag
+
+
 def _builder(subject: x509.Name, issuer: x509.Name, key: ec.EllipticCurvePrivateKey,
-             days: int) -> x509.CertificateBuilder:
-    now = dt.datetime.now(dt.UTC)
+             now: dt.datetime, not_after: dt.datetime) -> x509.CertificateBuilder:
     return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=days)))
+            .not_valid_before(now - BACKDATE).not_valid_after(not_after))
+
+
+def private_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
     path.touch(mode=0o600)
     os.chmod(path, 0o600)
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
+    path.write_bytes(private_pem(key))
+
+
+def new_ca(common_name: str, now: dt.datetime,
+           not_after: dt.datetime) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """A self-signed ECDSA P-256 CA, issued at `now`, that may sign leaf certificates only."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = _name(common_name)
+    cert = (_builder(name, name, key, now, not_after)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                         content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False,
+                                         encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA256()))
+    return cert, key
+
+
+def new_serving_certificate(ca_cert: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey,
+                            hosts: tuple[str, ...], now: dt.datetime, not_after: dt.datetime,
+                            ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """A serving certificate for `hosts` (DNS names or IP addresses), issued at `now` by the CA."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            sans.append(x509.DNSName(host))
+    cert = (_builder(_name(hosts[0]), ca_cert.subject, key, now, not_after)
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    return cert, key
 
 
 def _existing_ca(directory: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None:
@@ -126,31 +168,13 @@ def make_dev_certificates(directory: Path = DEV_DIR, hosts: tuple[str, ...] = DE
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     ca = _existing_ca(directory)
     if ca is None:
-        ca_key = ec.generate_private_key(ec.SECP256R1())
-        name = _name("vllm-env-guard dev CA")
-        ca_cert = (_builder(name, name, ca_key, days=365)
-                   .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-                   .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                                content_commitment=False, key_encipherment=False,
-                                                data_encipherment=False, key_agreement=False,
-                                                encipher_only=False, decipher_only=False), critical=True)
-                   .sign(ca_key, hashes.SHA256()))
-        _write_key(directory / "ca.key", ca_key)
-        (directory / "ca.crt").write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-        ca = (ca_cert, ca_key)
+        now = dt.datetime.now(dt.UTC)
+        ca = new_ca("vllm-env-guard dev CA", now, now + dt.timedelta(days=365))
+        _write_key(directory / "ca.key", ca[1])
+        (directory / "ca.crt").write_bytes(ca[0].public_bytes(serialization.Encoding.PEM))
     ca_cert, ca_key = ca
-    key = ec.generate_private_key(ec.SECP256R1())
-    sans: list[x509.GeneralName] = []
-    for host in hosts:
-        try:
-            sans.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            sans.append(x509.DNSName(host))
-    cert = (_builder(_name(hosts[0]), ca_cert.subject, key, days=30)
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .sign(ca_key, hashes.SHA256()))
+    now = dt.datetime.now(dt.UTC)
+    cert, key = new_serving_certificate(ca_cert, ca_key, hosts, now, now + dt.timedelta(days=30))
     paths = DevCertificates(directory / "ca.crt", directory / "tls.crt", directory / "tls.key")
     _write_key(paths.key, key)
     paths.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM) + ca_cert.public_bytes(serialization.Encoding.PEM))

@@ -7,6 +7,7 @@ tests skip, unless VEG_REQUIRE_E2E=1 (CI), which makes a missing helm a failure.
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import os
 import re
@@ -339,8 +340,9 @@ SCHEMA_ERROR = "values don't meet the specifications of the schema"
     ("certificates.mode=manual", "/certificates/mode", "'helm', 'cert-manager', 'self-managed'"),
     ("certificates.selfManaged.certificateValidity=1y", "/certificates/selfManaged/certificateValidity", "pattern"),
     ("certManager.enabled=true", "", "'certManager' not allowed"),  # the old key says so instead of being ignored
-    ("healthPort=8443", "/healthPort", "not"),
-    ("validatingAdmissionPolicy.validationActions={Deny,Warn}", "/validatingAdmissionPolicy/validationActions", "not"),
+    ("healthPort=80000", "/healthPort", "maximum"),
+    ("validatingAdmissionPolicy.validationActions={Block}", "/validatingAdmissionPolicy/validationActions/0",
+     "'Deny', 'Warn', 'Audit'"),
     ("image.digest=latest", "/image/digest", "pattern"),
 ])
 def test_schema_refuses_bad_values(helm: str, setting: str, where: str, message: str) -> None:
@@ -348,6 +350,15 @@ def test_schema_refuses_bad_values(helm: str, setting: str, where: str, message:
     assert result.returncode != 0, f"{setting} rendered"
     assert SCHEMA_ERROR in result.stderr, result.stderr  # Helm's schema check, not a template crash
     assert f"at '{where}'" in result.stderr and message in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ("healthPort=8443", "healthPort must differ from 8443"),
+    ("validatingAdmissionPolicy.validationActions={Deny,Warn}", "Deny and Warn cannot be combined"),
+])
+def test_relations_between_values_fail_clearly(helm: str, setting: str, message: str) -> None:
+    result = template(helm, setting)
+    assert result.returncode != 0 and message in result.stderr, result.stderr
 
 
 def test_schema_is_draft_07_and_closes_our_objects() -> None:
@@ -430,12 +441,11 @@ def test_self_managed_mode_runs_the_server_with_its_flags(self_managed: list[dic
     container = pod["containers"][0]
     args = build_parser().parse_args(container["args"])  # the real CLI accepts them
     fullname = f"{RELEASE}-env-guard"
-    assert args.self_managed_tls == f"{NAMESPACE}/{fullname}-tls"
+    assert args.self_managed_tls == (NAMESPACE, f"{fullname}-tls")
     assert args.webhook_configuration == only(self_managed, "ValidatingWebhookConfiguration")["metadata"]["name"]
-    assert args.tls_hosts.split(",") == [fullname, f"{fullname}.{NAMESPACE}", f"{fullname}.{NAMESPACE}.svc",
-                                         f"{fullname}.{NAMESPACE}.svc.cluster.local"]
-    assert "--certificate-validity" in container["args"] and "30d" in container["args"]
-    assert "--renew-before" in container["args"] and "10d" in container["args"]
+    assert args.tls_hosts == (fullname, f"{fullname}.{NAMESPACE}", f"{fullname}.{NAMESPACE}.svc",
+                              f"{fullname}.{NAMESPACE}.svc.cluster.local")
+    assert (args.certificate_validity, args.renew_before) == (datetime.timedelta(days=30), datetime.timedelta(days=10))
     assert args.tls_cert is None and args.tls_key is None
     assert "tls" not in {v["name"] for v in pod["volumes"]}, "certificates come from the API, not a mount"
     assert pod["automountServiceAccountToken"] is True

@@ -65,6 +65,17 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
+{{/* Checks that values.schema.json cannot state with a clear message: relations between values. */}}
+{{- define "veg.validate" -}}
+{{- if eq (int .Values.healthPort) 8443 -}}
+{{- fail "healthPort must differ from 8443, the webhook's HTTPS port" -}}
+{{- end -}}
+{{- $actions := .Values.validatingAdmissionPolicy.validationActions -}}
+{{- if and (has "Deny" $actions) (has "Warn" $actions) -}}
+{{- fail "validatingAdmissionPolicy.validationActions: Deny and Warn cannot be combined (use [Deny, Audit] or [Warn, Audit])" -}}
+{{- end -}}
+{{- end -}}
+
 {{/* The certificate mode: helm, cert-manager or self-managed (values.schema.json checks it). */}}
 {{- define "veg.certMode" -}}
 {{- .Values.certificates.mode -}}

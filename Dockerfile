@@ -56,14 +56,14 @@ LABEL org.opencontainers.image.title="vllm-env-guard" \
       org.opencontainers.image.url="https://github.com/vllm-env-guard/vllm-env-guard" \
       org.opencontainers.image.documentation="https://github.com/vllm-env-guard/vllm-env-guard/tree/main/docs"
 
-ENV PATH=/opt/venv/bin:$PATH \
-    PYTHONDONTWRITEBYTECODE=1 \
+ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 
 # No pip at run time: the venv was made without it, and the base image's own pip goes here.
 RUN python -m pip uninstall --yes --no-cache-dir pip
 
 COPY --from=build /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /
 # A numeric non-root user (the "nonroot" uid of distroless images), so Kubernetes can verify

@@ -372,28 +372,28 @@ def _venv(path: Path) -> tuple[Path, dict[str, str]]:
     return path / "bin", env
 
 
-def _stage_env(instructions: list[Instruction], stage: int, env: dict[str, str]) -> dict[str, str]:
-    """`env` plus the ENV lines of `stage` (KEY=VALUE form; $PATH expanded)."""
+def _replay(instructions: list[Instruction], stage: int, moves: dict[str, Path], cwd: Path,
+            env: dict[str, str]) -> dict[str, str]:
+    """Run the stage's ENV (KEY=VALUE form, $PATH expanded) and RUN lines in order, with the
+    image's absolute paths (/dist, /opt/venv) moved; return the environment at the end."""
     env = dict(env)
+
+    def moved(text: str) -> str:
+        for path, target in moves.items():
+            text = re.sub(rf"(?<![\w/]){re.escape(path)}\b", str(target), text)
+        return text
+
     for ins in instructions:
-        if ins.stage == stage and ins.keyword == "ENV":
+        if ins.stage != stage:
+            continue
+        if ins.keyword == "ENV":
             for token in shlex.split(ins.body):
                 key, sep, value = token.partition("=")
                 if sep:
-                    env[key] = value.replace("$PATH", env.get("PATH", ""))
+                    env[key] = moved(value).replace("$PATH", env.get("PATH", ""))
+        elif ins.keyword == "RUN":
+            _run(moved(ins.body), cwd=cwd, env=env, shell=True)
     return env
-
-
-def _shell_steps(instructions: list[Instruction], stage: int, moves: dict[str, Path]) -> list[str]:
-    """The stage's RUN commands, with the image's absolute paths (/dist, /opt/venv) moved."""
-    steps = []
-    for ins in instructions:
-        if ins.stage == stage and ins.keyword == "RUN":
-            step = ins.body
-            for path, target in moves.items():
-                step = re.sub(rf"(?<![\w/]){re.escape(path)}\b", str(target), step)
-            steps.append(step)
-    return steps
 
 
 @pytest.mark.slow
@@ -409,21 +409,17 @@ def test_install_steps_build_and_run(instructions: list[Instruction], tmp_path: 
 
     # Stage 1, its own commands, with a fresh venv as the base image's python and pip.
     _, build_env = _venv(tmp_path / "base-build")
-    build_env = _stage_env(instructions, 0, build_env)
-    for step in _shell_steps(instructions, 0, moves):
-        _run(step, cwd=src, env=build_env, shell=True)
+    _replay(instructions, 0, moves, src, build_env)
     wheels = list(moves["/dist"].glob("*.whl"))
     assert len(wheels) == 1 and wheels[0].name.startswith("vllm_env_guard-"), wheels
 
-    # Stage 2: its commands run against another stand-in base; then the copied venv must work.
-    _, env = _venv(tmp_path / "base-final")
-    env = _stage_env(instructions, 1, env)
-    env["PATH"] = env["PATH"].replace(VENV, str(moves[VENV]))
-    for step in _shell_steps(instructions, 1, moves):
-        _run(step, cwd=tmp_path, env=env, shell=True)
+    # Stage 2 against another stand-in base, whose pip it removes; then the copied venv must work.
+    _, base_env = _venv(tmp_path / "base-final")
+    env = _replay(instructions, 1, moves, tmp_path, base_env)
     base_pip = subprocess.run([str(tmp_path / "base-final" / "bin" / "python"), "-m", "pip", "--version"],
                               capture_output=True, text=True, timeout=60, check=False)
     assert base_pip.returncode != 0, "the final stage keeps the base image's pip"
+    assert env["PATH"].startswith(f"{moves[VENV]}/bin:"), "the venv comes first on PATH"
 
     bin_dir = moves[VENV] / "bin"
     python = str(bin_dir / "python")

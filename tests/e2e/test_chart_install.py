@@ -13,8 +13,12 @@ import base64
 import contextlib
 import datetime
 import re
+import socket
+import ssl
 import subprocess
+import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +33,7 @@ from cryptography.x509.oid import NameOID
 
 from .conftest import skip_or_fail
 from .controlplane import ControlPlane
+from .test_webhook import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "vllm-env-guard"
@@ -200,6 +205,86 @@ def test_self_managed_rbac_allows_only_its_secret_and_webhook(assets_dir: str, c
             assert got.stdout == "Opaque", got.stderr
     finally:
         control_plane.kubectl("delete", "--ignore-not-found", "clusterrole,clusterrolebinding", f"{release}-env-guard-tls")
+
+
+def _https_ok(port: int, host: str, ca_bundle: bytes) -> bool:
+    """A TLS handshake with the server on 127.0.0.1:`port`, for `host`, verified against `ca_bundle`."""
+    context = ssl.create_default_context(cadata=ca_bundle.decode())
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+                context.wrap_socket(raw, server_hostname=host):
+            return True
+    except (OSError, ssl.SSLError):
+        return False
+
+
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def test_self_managed_server_runs_with_exactly_the_chart_rbac(assets_dir: str, control_plane: ControlPlane,
+                                                              namespace: str, tmp_path: Path) -> None:
+    """The server, started with the chart's own arguments as the chart's ServiceAccount (a token
+    from the API server), fills the chart's empty Secret and the caBundle, and serves a certificate
+    for the Service's name that the caBundle verifies."""
+    release = f"sm-{uuid.uuid4().hex[:6]}"
+    fullname = f"{release}-env-guard"
+    rendered = helm(assets_dir, control_plane, "template", release, str(CHART), "--namespace", namespace,
+                    "--set", "certificates.mode=self-managed", "--set", "clusterAwareness.enabled=false",
+                    # a live webhook configuration that no object matches: no request is ever sent to it
+                    "--set", "webhook.objectSelector.matchLabels.vllm-env-guard\\.io/e2e-never=match")
+    assert rendered.returncode == 0, rendered.stderr
+    docs = [d for d in documents(rendered.stdout) if d["kind"] not in ("Deployment", "PodDisruptionBudget")]
+    applied = control_plane.kubectl("apply", "-f", "-", input=dump(docs))
+    assert applied.returncode == 0, applied.stderr
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        token = control_plane.kubectl("create", "token", fullname, "-n", namespace, "--duration", "1h")
+        assert token.returncode == 0, token.stderr
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "sa",
+            "clusters": [{"name": "e2e", "cluster": {"server": control_plane.url,
+                                                     "certificate-authority": control_plane.ca_cert_path}}],
+            "users": [{"name": "sa", "user": {"token": token.stdout.strip()}}],
+            "contexts": [{"name": "sa", "context": {"cluster": "e2e", "user": "sa"}}]}))
+        config = tmp_path / "config.yaml"
+        config.write_text(next(d for d in docs if d["kind"] == "ConfigMap")["data"]["config.yaml"])
+        deployment = next(d for d in documents(rendered.stdout) if d["kind"] == "Deployment")
+        args = list(deployment["spec"]["template"]["spec"]["containers"][0]["args"])
+        port, health_port = free_port(), free_port()
+        for flag, value in (("--port", str(port)), ("--health-port", str(health_port)), ("--config", str(config))):
+            args[args.index(flag) + 1] = value
+        server = subprocess.Popen([sys.executable, "-m", "webhook", *args, "--kubeconfig", str(kubeconfig)],
+                                  stdout=subprocess.DEVNULL, stderr=open(tmp_path / "serve.log", "wb"))
+
+        def installed() -> bytes | None:
+            got = control_plane.kubectl("get", "validatingwebhookconfiguration", fullname, "-o",
+                                        "jsonpath={.webhooks[0].clientConfig.caBundle}")
+            return base64.b64decode(got.stdout) if got.returncode == 0 and got.stdout else None
+
+        _wait_until(lambda: server.poll() is not None or installed(), "the server set the caBundle")
+        assert server.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
+        ca_bundle = installed()
+        assert ca_bundle is not None
+        keys = control_plane.kubectl("get", "secret", f"{fullname}-tls", "-n", namespace, "-o",
+                                     "go-template={{range $k, $v := .data}}{{$k}} {{end}}")
+        assert {"ca.crt", "tls.crt", "tls.key"} <= set(keys.stdout.split()), keys.stdout + keys.stderr
+        _wait_until(lambda: _ready(health_port), "/readyz on the health port answers 200")
+        assert _https_ok(port, f"{fullname}.{namespace}.svc", ca_bundle), "the caBundle does not verify the server"
+        assert not _https_ok(port, "other.example.com", ca_bundle), "the certificate is for the Service only"
+        log = (tmp_path / "serve.log").read_text()
+        assert "forbidden" not in log.lower(), log[-3000:]
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+        control_plane.kubectl("delete", "--ignore-not-found", "validatingwebhookconfiguration,clusterrole,clusterrolebinding",
+                              fullname, f"{fullname}-tls")
 
 
 # --- the ValidatingAdmissionPolicy ----------------------------------------------------------------

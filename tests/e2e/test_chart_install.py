@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime
+import json
 import re
 import socket
 import ssl
@@ -285,6 +286,42 @@ def test_self_managed_server_runs_with_exactly_the_chart_rbac(assets_dir: str, c
             server.wait(timeout=30)
         control_plane.kubectl("delete", "--ignore-not-found", "validatingwebhookconfiguration,clusterrole,clusterrolebinding",
                               fullname, f"{fullname}-tls")
+
+
+def test_helm_upgrade_keeps_what_the_self_managed_server_wrote(assets_dir: str, control_plane: ControlPlane,
+                                                                namespace: str) -> None:
+    """The chart's Secret is empty and its webhook configuration has no caBundle: a `helm upgrade`
+    must leave what the server wrote into both (Helm's three-way merge only patches what the
+    chart's manifests changed)."""
+    release = f"up-{uuid.uuid4().hex[:6]}"
+    fullname = f"{release}-env-guard"
+    common = ["--namespace", namespace, "--set", "certificates.mode=self-managed",
+              "--set", "webhook.objectSelector.matchLabels.vllm-env-guard\\.io/e2e-never=match"]
+    installed = helm(assets_dir, control_plane, "install", release, str(CHART), *common)
+    assert installed.returncode == 0, installed.stderr
+    try:
+        # What the server does (tests/e2e/test_self_managed_tls.py runs the real one).
+        cert, key = _self_signed(f"{fullname}.{namespace}.svc", [f"{fullname}.{namespace}.svc"])
+        data = {k: base64.b64encode(v).decode() for k, v in (("ca.crt", cert), ("tls.crt", cert), ("tls.key", key))}
+        wrote = control_plane.kubectl("patch", "secret", f"{fullname}-tls", "-n", namespace, "--type", "merge",
+                                      "-p", json.dumps({"data": data}))
+        assert wrote.returncode == 0, wrote.stderr
+        bundle = [{"op": "add", "path": "/webhooks/0/clientConfig/caBundle", "value": data["ca.crt"]}]
+        wrote = control_plane.kubectl("patch", "validatingwebhookconfiguration", fullname, "--type", "json",
+                                      "-p", json.dumps(bundle))
+        assert wrote.returncode == 0, wrote.stderr
+        upgraded = helm(assets_dir, control_plane, "upgrade", release, str(CHART), *common, "--set", "mode=enforce",
+                        "--set", "webhook.timeoutSeconds=7")
+        assert upgraded.returncode == 0, upgraded.stderr
+        secret = control_plane.kubectl("get", "secret", f"{fullname}-tls", "-n", namespace, "-o", "json")
+        assert json.loads(secret.stdout)["data"] == data, "helm upgrade dropped the server's certificates"
+        config = json.loads(control_plane.kubectl("get", "validatingwebhookconfiguration", fullname, "-o",
+                                                  "json").stdout)
+        webhook = config["webhooks"][0]
+        assert webhook["timeoutSeconds"] == 7, "the upgrade did apply"
+        assert webhook["clientConfig"]["caBundle"] == data["ca.crt"], "helm upgrade dropped the caBundle"
+    finally:
+        helm(assets_dir, control_plane, "uninstall", release, "--namespace", namespace)
 
 
 # --- the ValidatingAdmissionPolicy ----------------------------------------------------------------

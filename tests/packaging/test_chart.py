@@ -7,6 +7,7 @@ tests skip, unless VEG_REQUIRE_E2E=1 (CI), which makes a missing helm a failure.
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import os
 import re
@@ -65,11 +66,15 @@ def run_helm(helm: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([helm, *args], capture_output=True, text=True, timeout=120, env=env, check=False)
 
 
-def render(helm: str, *sets: str, release: str = RELEASE, namespace: str = NAMESPACE) -> list[dict[str, Any]]:
+def template(helm: str, *sets: str, release: str = RELEASE, namespace: str = NAMESPACE) -> subprocess.CompletedProcess[str]:
     argv = ["template", release, str(CHART), "--namespace", namespace]
     for item in sets:
         argv += ["--set", item]
-    result = run_helm(helm, *argv)
+    return run_helm(helm, *argv)
+
+
+def render(helm: str, *sets: str, release: str = RELEASE, namespace: str = NAMESPACE) -> list[dict[str, Any]]:
+    result = template(helm, *sets, release=release, namespace=namespace)
     assert result.returncode == 0, result.stderr
     return [d for d in yaml.safe_load_all(result.stdout) if d]
 
@@ -258,16 +263,20 @@ def test_deployment_runs_serve_with_tls_and_config(docs: list[dict[str, Any]]) -
     pod = deployment["spec"]["template"]["spec"]
     container = pod["containers"][0]
     args = build_parser().parse_args(container["args"])  # the real CLI accepts them
-    assert (args.command, args.port, args.tls_cert, args.tls_key, args.config) == (
-        "serve", 8443, "/tls/tls.crt", "/tls/tls.key", "/config/config.yaml")
+    assert (args.command, args.port, args.tls_cert, args.tls_key, args.config, args.health_port) == (
+        "serve", 8443, "/tls/tls.crt", "/tls/tls.key", "/config/config.yaml", 8080)
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes[mounts["/tls"]]["secret"]["secretName"] == only(docs, "Secret")["metadata"]["name"]
     assert volumes[mounts["/config"]]["configMap"]["name"] == only(docs, "ConfigMap")["metadata"]["name"]
     assert "subPath" not in json.dumps(container["volumeMounts"]), "subPath mounts never see ConfigMap updates"
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"https": 8443, "health": 8080}
     for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
         get = container[probe]["httpGet"]
-        assert (get["path"], get["scheme"]) == (path, "HTTPS")
+        assert (get["path"], get["port"], get["scheme"]) == (path, "health", "HTTP")
+    service_ports = {p["name"]: (p["port"], p["targetPort"]) for p in only(docs, "Service")["spec"]["ports"]}
+    assert service_ports["health"] == (8080, "health"), "Prometheus scrapes /metrics through the Service"
     assert pod["enableServiceLinks"] is False
     assert pod["securityContext"]["runAsNonRoot"] is True
     context = container["securityContext"]
@@ -312,17 +321,63 @@ def test_enforce_and_fail_closed_are_opt_in(helm: str) -> None:
     assert (webhook["failurePolicy"], webhook["timeoutSeconds"]) == ("Fail", 10)
 
 
-@pytest.mark.parametrize(("setting", "message"), [
-    ("webhook.timeoutSeconds=0", "between 1 and 30"),
-    ("webhook.timeoutSeconds=31", "between 1 and 30"),
-    ("mode=block", "enforce or warn"),
-    ("webhook.failurePolicy=Maybe", "Fail or Ignore"),
-    ("webhook.name=vllm.io", "three dot-separated segments"),
+# --- values.schema.json ---------------------------------------------------------------------------
+
+SCHEMA_ERROR = "values don't meet the specifications of the schema"
+
+
+@pytest.mark.parametrize(("setting", "where", "message"), [
+    ("replicas=two", "/replicas", "want integer"),
+    ("replica=3", "", "'replica' not allowed"),
+    ("replicas=0", "/replicas", "minimum"),
+    ("webhook.namespaceSelector.excludeNamespaces=null", "/webhook/namespaceSelector", "excludeNamespaces"),
+    ("webhook.namespaceSelector.excludeNamespace={a}", "/webhook/namespaceSelector", "'excludeNamespace' not allowed"),
+    ("webhook.timeoutSeconds=0", "/webhook/timeoutSeconds", "minimum"),
+    ("webhook.timeoutSeconds=31", "/webhook/timeoutSeconds", "maximum"),
+    ("mode=block", "/mode", "'warn', 'enforce'"),
+    ("webhook.failurePolicy=Maybe", "/webhook/failurePolicy", "'Ignore', 'Fail'"),
+    ("webhook.name=vllm.io", "/webhook/name", "does not match pattern"),
+    ("certificates.mode=manual", "/certificates/mode", "'helm', 'cert-manager', 'self-managed'"),
+    ("certificates.selfManaged.certificateValidity=1y", "/certificates/selfManaged/certificateValidity", "pattern"),
+    ("certManager.enabled=true", "", "'certManager' not allowed"),  # the old key says so instead of being ignored
+    ("healthPort=80000", "/healthPort", "maximum"),
+    ("validatingAdmissionPolicy.validationActions={Block}", "/validatingAdmissionPolicy/validationActions/0",
+     "'Deny', 'Warn', 'Audit'"),
+    ("image.digest=latest", "/image/digest", "pattern"),
 ])
-def test_invalid_values_fail_to_render(helm: str, setting: str, message: str) -> None:
-    result = run_helm(helm, "template", RELEASE, str(CHART), "--set", setting)
-    assert result.returncode != 0
-    assert message in result.stderr
+def test_schema_refuses_bad_values(helm: str, setting: str, where: str, message: str) -> None:
+    result = template(helm, setting)
+    assert result.returncode != 0, f"{setting} rendered"
+    assert SCHEMA_ERROR in result.stderr, result.stderr  # Helm's schema check, not a template crash
+    assert f"at '{where}'" in result.stderr and message in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ("healthPort=8443", "healthPort must differ from 8443"),
+    ("validatingAdmissionPolicy.validationActions={Deny,Warn}", "Deny and Warn cannot be combined"),
+])
+def test_relations_between_values_fail_clearly(helm: str, setting: str, message: str) -> None:
+    result = template(helm, setting)
+    assert result.returncode != 0 and message in result.stderr, result.stderr
+
+
+def test_schema_is_draft_07_and_closes_our_objects() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    import jsonschema
+
+    jsonschema.Draft7Validator.check_schema(schema)
+    jsonschema.Draft7Validator(schema).validate(values)  # the defaults are valid
+    assert set(schema["properties"]) - {"global"} == set(values), "every value is described, and only those"
+
+    def closed(node: dict[str, Any], path: str) -> None:
+        if node.get("type") == "object" and "properties" in node:
+            assert node.get("additionalProperties") is False, f"{path or '/'} is open"
+            for key, child in node["properties"].items():
+                closed(child, f"{path}/{key}")
+
+    closed(schema, "")
 
 
 def test_extra_excluded_namespaces(helm: str) -> None:
@@ -331,25 +386,154 @@ def test_extra_excluded_namespaces(helm: str) -> None:
     assert {"kube-system", "gpu-operator", NAMESPACE} <= _excluded_namespaces(webhook)
 
 
-def test_cert_manager_mode(helm: str) -> None:
-    cm_docs = render(helm, "certManager.enabled=true")
-    assert not [d for d in cm_docs if d["kind"] == "Secret"], "cert-manager writes the Secret"
-    certificate = only(cm_docs, "Certificate")
-    issuer = only(cm_docs, "Issuer")
-    config = only(cm_docs, "ValidatingWebhookConfiguration")
-    annotation = config["metadata"]["annotations"]["cert-manager.io/inject-ca-from"]
-    assert annotation == f"{certificate['metadata']['namespace']}/{certificate['metadata']['name']}"
+# --- certificates ----------------------------------------------------------------------------------
+
+
+def _by_name(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+def test_cert_manager_mode_is_a_ca_issuer_chain(helm: str) -> None:
+    docs = render(helm, "certificates.mode=cert-manager")
+    assert not [d for d in docs if d["kind"] == "Secret"], "cert-manager writes the Secrets"
+    issuers = _by_name(docs, "Issuer")
+    certificates = _by_name(docs, "Certificate")
+    fullname = f"{RELEASE}-env-guard"
+    # self-signed Issuer -> CA Certificate -> CA Issuer -> serving Certificate
+    assert issuers[f"{fullname}-selfsigned"]["spec"] == {"selfSigned": {}}
+    ca = certificates[f"{fullname}-ca"]["spec"]
+    assert ca["isCA"] is True and ca["issuerRef"] == {"name": f"{fullname}-selfsigned", "kind": "Issuer"}
+    assert ca["privateKey"]["rotationPolicy"] == "Never", "a renewed CA keeps its key: old leaves still verify"
+    assert issuers[f"{fullname}-ca"]["spec"] == {"ca": {"secretName": ca["secretName"]}}
+    serving = certificates[fullname]["spec"]
+    assert serving["issuerRef"] == {"name": f"{fullname}-ca", "kind": "Issuer"}
+    assert "isCA" not in serving
+    # The caBundle comes from the CA, so renewing the serving certificate leaves it unchanged.
+    config = only(docs, "ValidatingWebhookConfiguration")
+    assert config["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == f"{NAMESPACE}/{fullname}-ca"
     assert "caBundle" not in config["webhooks"][0]["clientConfig"]
-    assert certificate["spec"]["issuerRef"]["name"] == issuer["metadata"]["name"]
-    pod = only(cm_docs, "Deployment")["spec"]["template"]["spec"]
+    pod = only(docs, "Deployment")["spec"]["template"]["spec"]
     tls = next(v for v in pod["volumes"] if v["name"] == "tls")
-    assert tls["secret"]["secretName"] == certificate["spec"]["secretName"]
-    service = only(cm_docs, "Service")["metadata"]["name"]
-    assert f"{service}.{NAMESPACE}.svc" in certificate["spec"]["dnsNames"]
-    external = render(helm, "certManager.enabled=true", "certManager.issuerRef.name=corp-ca",
-                      "certManager.issuerRef.kind=ClusterIssuer")
-    assert not [d for d in external if d["kind"] == "Issuer"]
-    assert only(external, "Certificate")["spec"]["issuerRef"] == {"name": "corp-ca", "kind": "ClusterIssuer"}
+    assert tls["secret"]["secretName"] == serving["secretName"]
+    service = only(docs, "Service")["metadata"]["name"]
+    assert f"{service}.{NAMESPACE}.svc" in serving["dnsNames"]
+    assert (serving["duration"], serving["renewBefore"]) == ("2160h", "720h")
+
+
+def test_cert_manager_mode_with_your_own_issuer(helm: str) -> None:
+    docs = render(helm, "certificates.mode=cert-manager", "certificates.certManager.issuerRef.name=corp-ca",
+                  "certificates.certManager.issuerRef.kind=ClusterIssuer")
+    assert not [d for d in docs if d["kind"] == "Issuer"]
+    serving = only(docs, "Certificate")
+    assert serving["spec"]["issuerRef"] == {"name": "corp-ca", "kind": "ClusterIssuer"}
+    annotation = only(docs, "ValidatingWebhookConfiguration")["metadata"]["annotations"]["cert-manager.io/inject-ca-from"]
+    assert annotation == f"{NAMESPACE}/{serving['metadata']['name']}"
+
+
+@pytest.fixture(scope="module")
+def self_managed(helm: str) -> list[dict[str, Any]]:
+    return render(helm, "certificates.mode=self-managed", "certificates.selfManaged.certificateValidity=30d",
+                  "certificates.selfManaged.renewBefore=10d")
+
+
+def test_self_managed_mode_runs_the_server_with_its_flags(self_managed: list[dict[str, Any]]) -> None:
+    pod = only(self_managed, "Deployment")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    args = build_parser().parse_args(container["args"])  # the real CLI accepts them
+    fullname = f"{RELEASE}-env-guard"
+    assert args.self_managed_tls == (NAMESPACE, f"{fullname}-tls")
+    assert args.webhook_configuration == only(self_managed, "ValidatingWebhookConfiguration")["metadata"]["name"]
+    assert args.tls_hosts == (fullname, f"{fullname}.{NAMESPACE}", f"{fullname}.{NAMESPACE}.svc",
+                              f"{fullname}.{NAMESPACE}.svc.cluster.local")
+    assert (args.certificate_validity, args.renew_before) == (datetime.timedelta(days=30), datetime.timedelta(days=10))
+    assert args.tls_cert is None and args.tls_key is None
+    assert "tls" not in {v["name"] for v in pod["volumes"]}, "certificates come from the API, not a mount"
+    assert pod["automountServiceAccountToken"] is True
+    config = only(self_managed, "ValidatingWebhookConfiguration")
+    assert "caBundle" not in config["webhooks"][0]["clientConfig"], "the server fills it in"
+    assert "annotations" not in config["metadata"]
+    assert not [d for d in self_managed if d["apiVersion"].startswith("cert-manager.io/")]
+
+
+def test_self_managed_secret_is_created_empty(self_managed: list[dict[str, Any]]) -> None:
+    secret = only(self_managed, "Secret")
+    assert secret["metadata"]["name"] == f"{RELEASE}-env-guard-tls"
+    assert secret["type"] == "Opaque" and "data" not in secret, "the chart never writes key material"
+
+
+def _rules(docs: list[dict[str, Any]], kind: str, name: str) -> list[dict[str, Any]]:
+    return _by_name(docs, kind)[name]["rules"]
+
+
+def test_self_managed_rbac_is_limited_to_its_secret_and_webhook(self_managed: list[dict[str, Any]],
+                                                                helm: str) -> None:
+    fullname = f"{RELEASE}-env-guard"
+    (secret_rule,) = _rules(self_managed, "Role", f"{fullname}-tls")
+    assert secret_rule == {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [f"{fullname}-tls"],
+                           "verbs": ["get", "update", "patch"]}
+    (webhook_rule,) = _rules(self_managed, "ClusterRole", f"{fullname}-tls")
+    assert webhook_rule == {"apiGroups": ["admissionregistration.k8s.io"],
+                            "resources": ["validatingwebhookconfigurations"], "resourceNames": [fullname],
+                            "verbs": ["get", "update", "patch"]}
+    account = only(self_managed, "ServiceAccount")["metadata"]["name"]
+    for kind in ("RoleBinding", "ClusterRoleBinding"):
+        binding = _by_name(self_managed, kind)[f"{fullname}-tls"]
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account, "namespace": NAMESPACE}]
+    # Without the chart's Secret the server must create it: `create` cannot be limited by name.
+    docs = render(helm, "certificates.mode=self-managed", "certificates.selfManaged.createSecret=false")
+    assert not [d for d in docs if d["kind"] == "Secret"]
+    rules = _rules(docs, "Role", f"{fullname}-tls")
+    assert rules[1] == {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]}
+    # Cluster awareness off: still a token, for the certificate; still no read access to the cluster.
+    docs = render(helm, "certificates.mode=self-managed", "clusterAwareness.enabled=false")
+    assert only(docs, "Deployment")["spec"]["template"]["spec"]["automountServiceAccountToken"] is True
+    assert set(_by_name(docs, "ClusterRole")) == {f"{fullname}-tls"}
+
+
+# --- options: monitoring, network policy, scheduling ---------------------------------------------------
+
+
+def test_service_monitor_scrapes_the_health_port(helm: str, docs: list[dict[str, Any]]) -> None:
+    assert not [d for d in docs if d["kind"] == "ServiceMonitor"], "off by default"
+    rendered = render(helm, "serviceMonitor.enabled=true", "serviceMonitor.labels.release=prom")
+    monitor = only(rendered, "ServiceMonitor")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["labels"]["release"] == "prom"
+    service = only(rendered, "Service")
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert (endpoint["port"], endpoint["path"], endpoint["scheme"]) == ("health", "/metrics", "http")
+    assert "health" in {p["name"] for p in service["spec"]["ports"]}
+
+
+def test_network_policy_admits_the_webhook_and_health_ports(helm: str, docs: list[dict[str, Any]]) -> None:
+    assert not [d for d in docs if d["kind"] == "NetworkPolicy"], "off by default"
+    rendered = render(helm, "networkPolicy.enabled=true",
+                      "networkPolicy.healthFrom[0].namespaceSelector.matchLabels.name=monitoring")
+    policy = only(rendered, "NetworkPolicy")["spec"]
+    labels = only(rendered, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= labels.items()
+    assert policy["policyTypes"] == ["Ingress"]
+    webhook_rule, health_rule = policy["ingress"]
+    assert webhook_rule == {"ports": [{"port": "https", "protocol": "TCP"}]}, "any source may call the webhook"
+    assert health_rule["ports"] == [{"port": "health", "protocol": "TCP"}]
+    assert health_rule["from"] == [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}]
+
+
+def test_scheduling_options(helm: str) -> None:
+    rendered = render(helm, "priorityClassName=system-cluster-critical", "nodeSelector.pool=system",
+                      "tolerations[0].key=dedicated", "tolerations[0].operator=Exists",
+                      "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+                      ".nodeSelectorTerms[0].matchExpressions[0].key=pool",
+                      "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+                      ".nodeSelectorTerms[0].matchExpressions[0].operator=Exists")
+    pod = only(rendered, "Deployment")["spec"]["template"]["spec"]
+    assert pod["priorityClassName"] == "system-cluster-critical"
+    assert pod["nodeSelector"] == {"pool": "system"}
+    assert pod["tolerations"] == [{"key": "dedicated", "operator": "Exists"}]
+    terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert terms == [{"matchExpressions": [{"key": "pool", "operator": "Exists"}]}]
 
 
 # --- our own linter on our own chart -------------------------------------------------------------
@@ -365,7 +549,10 @@ def _lint_stdin(text: str) -> tuple[int, dict[str, Any], str]:
     return result.returncode, report, result.stderr
 
 
-@pytest.mark.parametrize("sets", [(), ("certManager.enabled=true",), ("clusterAwareness.enabled=false",)])
+@pytest.mark.parametrize("sets", [(), ("certificates.mode=cert-manager",), ("certificates.mode=self-managed",),
+                                  ("clusterAwareness.enabled=false",),
+                                  ("serviceMonitor.enabled=true", "networkPolicy.enabled=true",
+                                   "validatingAdmissionPolicy.enabled=true")])
 def test_rendered_chart_passes_our_linter(helm: str, sets: tuple[str, ...]) -> None:
     argv = ["template", RELEASE, str(CHART), "--namespace", NAMESPACE]
     for item in sets:
@@ -389,12 +576,15 @@ def test_install_yaml_is_current(helm: str) -> None:
     assert result.returncode == 0, f"run scripts/render-manifests\n{result.stdout[-4000:]}{result.stderr}"
 
 
-def test_install_yaml_uses_cert_manager_and_holds_no_key() -> None:
+def test_install_yaml_is_self_managed_and_holds_no_key() -> None:
     docs = [d for d in yaml.safe_load_all((ROOT / "manifests" / "install.yaml").read_text()) if d]
     kinds = [d["kind"] for d in docs]
     assert kinds[0] == "Namespace"
-    assert "Certificate" in kinds
-    assert "Secret" not in kinds, "a private key in git would be shared by every installation"
+    assert not [d for d in docs if d["apiVersion"].startswith("cert-manager.io/")], "no cert-manager needed"
+    secrets = [d for d in docs if d["kind"] == "Secret"]
+    assert len(secrets) == 1 and "data" not in secrets[0], "a private key in git would be shared by every installation"
+    args = only(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--self-managed-tls" in args
     namespace = docs[0]["metadata"]["name"]
     assert all(d["metadata"].get("namespace") in (None, namespace) for d in docs)
     assert not [d for d in docs if d["kind"] == "Service" and d["metadata"]["name"].startswith("vllm")]
@@ -406,19 +596,24 @@ def test_install_yaml_passes_our_linter() -> None:
 
 
 def _vap_docs() -> list[dict[str, Any]]:
+    """manifests/validating-admission-policy.yaml: the policy and its binding."""
     return [d for d in yaml.safe_load_all(VAP.read_text()) if d]
 
 
-def test_validating_admission_policy_shape() -> None:
+def test_validating_admission_policy_shape(helm: str, docs: list[dict[str, Any]]) -> None:
+    assert not [d for d in docs if d["kind"].startswith("ValidatingAdmissionPolicy")], "off in the chart by default"
     policy, binding = _vap_docs()
     assert policy["apiVersion"] == binding["apiVersion"] == "admissionregistration.k8s.io/v1"
     assert policy["kind"] == "ValidatingAdmissionPolicy"
     assert binding["kind"] == "ValidatingAdmissionPolicyBinding"
     assert binding["spec"]["policyName"] == policy["metadata"]["name"]
-    assert binding["spec"]["validationActions"] == ["Deny"]
+    assert binding["spec"]["validationActions"] == ["Warn", "Audit"], "warn first, as the webhook does"
     (rule,) = policy["spec"]["matchConstraints"]["resourceRules"]
     assert (rule["apiGroups"], rule["resources"]) == ([""], ["services"])
-    assert set(rule["operations"]) == {"CREATE", "UPDATE"}
+    assert rule["operations"] == ["CREATE"], "existing Services stay editable and deletable"
+    chart = render(helm, "validatingAdmissionPolicy.enabled=true", "validatingAdmissionPolicy.validationActions={Deny}")
+    assert only(chart, "ValidatingAdmissionPolicy")["spec"] == policy["spec"], "manifests/ is the chart's policy"
+    assert only(chart, "ValidatingAdmissionPolicyBinding")["spec"]["validationActions"] == ["Deny"]
 
 
 @pytest.mark.parametrize(("name", "allowed"), [

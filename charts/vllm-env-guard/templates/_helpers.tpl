@@ -65,21 +65,32 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
-{{/* Checks of values that would otherwise give a webhook configuration the API server rejects. */}}
+{{/* Checks that values.schema.json cannot state with a clear message: relations between values. */}}
 {{- define "veg.validate" -}}
-{{- if not (has .Values.mode (list "enforce" "warn")) -}}
-{{- fail (printf "mode must be enforce or warn, not %q" (toString .Values.mode)) -}}
+{{- if eq (int .Values.healthPort) 8443 -}}
+{{- fail "healthPort must differ from 8443, the webhook's HTTPS port" -}}
 {{- end -}}
-{{- if not (has .Values.webhook.failurePolicy (list "Fail" "Ignore")) -}}
-{{- fail (printf "webhook.failurePolicy must be Fail or Ignore, not %q" (toString .Values.webhook.failurePolicy)) -}}
+{{- $actions := .Values.validatingAdmissionPolicy.validationActions -}}
+{{- if and (has "Deny" $actions) (has "Warn" $actions) -}}
+{{- fail "validatingAdmissionPolicy.validationActions: Deny and Warn cannot be combined (use [Deny, Audit] or [Warn, Audit])" -}}
 {{- end -}}
-{{- $t := int .Values.webhook.timeoutSeconds -}}
-{{- if or (lt $t 1) (gt $t 30) -}}
-{{- fail (printf "webhook.timeoutSeconds must be between 1 and 30, not %v" .Values.webhook.timeoutSeconds) -}}
 {{- end -}}
-{{- if lt (len (splitList "." .Values.webhook.name)) 3 -}}
-{{- fail (printf "webhook.name %q needs at least three dot-separated segments (e.g. vllm-guard.example.com)" .Values.webhook.name) -}}
+
+{{/* The certificate mode: helm, cert-manager or self-managed (values.schema.json checks it). */}}
+{{- define "veg.certMode" -}}
+{{- .Values.certificates.mode -}}
 {{- end -}}
+
+{{/* The DNS names the serving certificate must hold: those of the Service. */}}
+{{- define "veg.dnsNames" -}}
+{{- $fullname := include "veg.fullname" . -}}
+{{- $ns := .Release.Namespace -}}
+{{- list $fullname (printf "%s.%s" $fullname $ns) (printf "%s.%s.svc" $fullname $ns) (printf "%s.%s.svc.cluster.local" $fullname $ns) | toJson -}}
+{{- end -}}
+
+{{/* "true" when the pods talk to the API server: cluster awareness, or self-managed certificates. */}}
+{{- define "veg.usesApi" -}}
+{{- or .Values.clusterAwareness.enabled (eq (include "veg.certMode" .) "self-managed") -}}
 {{- end -}}
 
 {{/* The config file: .Values.config with the mode merged in. */}}

@@ -56,7 +56,13 @@ NOT_RUN = {
         "needs the webhook serving (pods) and the reader's namespace; tests/e2e/test_webhook.py covers the warning",
     "kubectl label namespace llm-staging vllm-env-guard.io/mode=enforce": "llm-staging stands for the reader's namespace",
     "kubectl apply -f manifests/install.yaml":
-        "needs cert-manager's CRDs; tests/e2e/test_chart_install.py dry-runs these manifests",
+        "the e2e control plane runs no pods to serve it; tests/e2e/test_chart_install.py dry-runs these manifests",
+    "kubectl patch validatingadmissionpolicybinding env-guard-service-names --type merge -p "
+    "'{\"spec\":{\"validationActions\":[\"Deny\",\"Audit\"]}}'":
+        "switches the policy applied above (not run here); tests/e2e/test_chart_install.py runs this patch",
+    "vllm-env-guard serve --self-managed-tls vllm-env-guard/env-guard-tls --webhook-configuration env-guard "
+    "--tls-hosts env-guard.vllm-env-guard.svc,env-guard.vllm-env-guard.svc.cluster.local":
+        "runs in the cluster with its ServiceAccount; tests/e2e/test_self_managed_tls.py runs it with these flags",
     "kubectl delete -f manifests/install.yaml            # plain manifests": "see kubectl apply -f manifests/install.yaml",
     "kubectl apply -f manifests/validating-admission-policy.yaml":
         "tests/e2e/test_chart_install.py applies the policy and checks its verdicts",

@@ -17,6 +17,7 @@ from webhook.findings import Finding, Severity
 from webhook.manifests import Document, ManifestError, iter_paths
 from webhook.output import render
 from webhook.output.report import Report
+from webhook.registry.store import use_directory
 from webhook.rules import CATALOG
 from webhook.rules.manifest_invalid import RULE as MANIFEST_INVALID
 
@@ -27,6 +28,7 @@ def load_settings(args: argparse.Namespace) -> tuple[Config, Settings]:
         config = load_config(args.config, known_rules=CATALOG)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
+    use_registry_dir(getattr(args, "registry_dir", None) or config.registry_dir)
     version, source = ((args.vllm_version, "--vllm-version") if args.vllm_version
                        else (config.vllm_version, f"vllmVersion in {config.path or 'the config file'}"))
     settings = Settings(
@@ -36,6 +38,15 @@ def load_settings(args: argparse.Namespace) -> tuple[Config, Settings]:
         severities=config.rules,
     )
     return config, settings
+
+
+def use_registry_dir(directory: str | None) -> None:
+    """Know the releases `registry update` wrote into `directory` (--registry-dir, registryDir)."""
+    if directory:
+        try:
+            use_directory(directory)
+        except ValueError as exc:
+            raise UsageError(f"--registry-dir: {exc}") from None
 
 
 def invalid_document(document: Document, settings: Settings) -> Finding | None:

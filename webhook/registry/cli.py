@@ -23,11 +23,52 @@ def _registry(version: str | None) -> Registry:
 
 
 def run_registry(args: argparse.Namespace) -> int:
-    if args.action == "list":
-        return _list(args)
-    if args.action == "show":
-        return _show(args)
-    return _import(args)
+    actions = {"list": _list, "show": _show, "update": _update, "images": _images}
+    return actions.get(args.action, _import)(args)
+
+
+def _update(args: argparse.Namespace) -> int:
+    from webhook.registry import bundle
+
+    directory = Path(args.dir).expanduser() if args.dir else bundle.default_directory()
+    try:
+        added = bundle.update_directory(directory)
+    except ImportRefused as exc:
+        print(f"vllm-env-guard registry update: refused: {exc}\nnothing written", file=sys.stderr)
+        return 1
+    except (FetchError, ValueError, OSError) as exc:
+        raise UsageError(str(exc)) from None
+    newest = bundled_versions()[-1]
+    if not added:
+        print(f"{directory}: up to date (no vLLM release on PyPI is newer than {newest} or already there)",
+              file=sys.stderr)
+    else:
+        print(f"{directory}: imported vLLM {', '.join(added)}; use it with --registry-dir {directory}",
+              file=sys.stderr)
+    return 0
+
+
+def _images(args: argparse.Namespace) -> int:
+    from webhook.registry import distributions
+
+    if args.image:
+        resolution = resolve(bundled_versions(), image=args.image)
+        if args.format == "json":
+            print(json.dumps({"image": args.image, "vllm_version": resolution.version,
+                              "reason": resolution.reason}, indent=2))
+        else:
+            print(f"{args.image}: vLLM {resolution.version} ({resolution.reason})")
+        return 0
+    rows = distributions.rows()
+    if args.format == "json":
+        print(json.dumps([r.to_json() for r in rows], indent=2))
+        return 0
+    width = max((len(", ".join(r.images)) + len(r.tag) + 1 for r in rows), default=10)
+    print(f"# {len(rows)} images that ship vLLM without a vLLM version in their tag")
+    for row in rows:
+        image = f"{', '.join(row.images)}:{row.tag}"
+        print(f"{image:<{width}}  vLLM {row.vllm:<12} {row.source}")
+    return 0
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from webhook.registry import expr
+from webhook.registry import checks, expr, helpers
 from webhook.registry.model import Outcome, Variable
 
 if TYPE_CHECKING:
@@ -29,6 +29,8 @@ def intended(raw: str) -> bool | None:
 def evaluate(var: Variable, env: Mapping[str, str], registry: Registry | None = None) -> Outcome:
     """Run `var`'s getter over `env` (the container's whole environment)."""
     facts = registry.facts.helpers if registry is not None else {}
+    torch = (registry.facts.torch if registry is not None else None) or helpers.DEFAULT_TORCH
+    sink = registry.facts.sinks.get(var.name) if registry is not None else None
     resolving: set[str] = set()
 
     def resolve_variable(name: str) -> Any:
@@ -38,14 +40,18 @@ def evaluate(var: Variable, env: Mapping[str, str], registry: Registry | None = 
         resolving.add(name)
         return expr.evaluate(other.expression, ev)
 
-    ev = expr.Evaluation(env=env, facts=facts, resolve_variable=resolve_variable)
+    ev = expr.Evaluation(env=env, facts=facts, resolve_variable=resolve_variable, torch=torch)
+    after = None
     try:
         value = expr.evaluate(var.expression, ev)
+        if sink is not None:
+            after = checks.WHERE[sink["check"]]
+            checks.run(sink, value, resolve_variable)
     except expr.UnsupportedExpression:
         raise
     except Exception as exc:  # noqa: BLE001 - vLLM's exception is the result
         return Outcome(error=type(exc).__name__, message=str(exc), reads=tuple(ev.reads),
-                       depends=frozenset(ev.depends))
+                       depends=frozenset(ev.depends), after=after)
     return Outcome(value=value, reads=tuple(ev.reads), depends=frozenset(ev.depends),
                    surprise=surprise(var, env.get(var.name), value))
 

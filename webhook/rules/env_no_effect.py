@@ -18,7 +18,7 @@ RULE = Rule(
         "`CMAKE_BUILD_TYPE`, `VLLM_USE_PRECOMPILED`), some are deprecated. Setting them on a "
         "running server changes nothing, though from 0.11.1 a bad value still crashes the engine."
     ),
-    bad='env:\n- name: MAX_JOBS\n  value: "8"   # only used by setup.py',
+    bad='env:\n- name: CMAKE_BUILD_TYPE\n  value: Release   # only used by setup.py',
     good="# build-time variables belong in the image build, not in the Deployment",
     fix="Remove the variable, or set the variable the getter really reads.",
 )

@@ -61,3 +61,14 @@ def test_every_release_records_where_the_values_go() -> None:
         sinks = load_registry(version).facts.sinks
         assert sinks["VLLM_LOGGING_LEVEL"] == {"check": "logging_level", "handler": "vllm"}, version
         assert sinks["VLLM_WORKER_MULTIPROC_METHOD"] == {"check": "mp_context"}, version
+
+
+@pytest.mark.parametrize("raw", ["tcp://10.0.0.1:8000", "10.0.0.1 ", "10.0.0.1 10.0.0.2"])
+def test_host_ip_with_spaces_or_a_uri_is_flagged(raw: str) -> None:
+    outcome = load_registry(ALL[-1]).evaluate("VLLM_HOST_IP", {"VLLM_HOST_IP": raw})
+    assert outcome.ok and outcome.value == raw and "not an IP address" in (outcome.surprise or "")
+
+
+@pytest.mark.parametrize("raw", ["10.0.0.1", "fd00::1", "node-1.example.com"])
+def test_host_ip_that_is_an_address_is_not(raw: str) -> None:
+    assert load_registry(ALL[-1]).evaluate("VLLM_HOST_IP", {"VLLM_HOST_IP": raw}).surprise is None

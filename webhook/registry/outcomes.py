@@ -70,9 +70,21 @@ def surprise(var: Variable, raw: str | None, value: Any) -> str | None:
         return "an empty path is not unset: vLLM uses '' (the working directory), not the default"
     if raw == "" and var.kind == "csv_list" and value == [""]:
         return "an empty list is not unset: vLLM gets [''], which matches nothing"
+    if var.name in ADDRESSES and isinstance(value, str) and _not_an_address(value):
+        return (f"{raw!r} is not an IP address or host name: vLLM uses it verbatim as the address "
+                "other ranks connect to (tcp://<it>:<port>), which torch.distributed cannot resolve")
     if var.kind == "float_positive_else_default" and value != _float_or_none(raw):
         return f"{raw!r} is not a positive number, so vLLM silently uses {value!r} instead"
     return None
+
+
+# Variables whose value vLLM uses as this node's address (get_ip() returns it unchecked).
+ADDRESSES = frozenset({"VLLM_HOST_IP"})
+
+
+def _not_an_address(value: str) -> bool:
+    """Whitespace anywhere, or a URI (`tcp://10.0.0.1:8000`), where a bare address belongs."""
+    return any(c.isspace() for c in value) or "://" in value
 
 
 def _float_or_none(raw: str) -> float | None:

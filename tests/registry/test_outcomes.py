@@ -72,7 +72,8 @@ def test_choices_are_exact_and_case_sensitive_by_default() -> None:
                              "Valid options: ['spawn', 'fork'].")
     assert run("0.33.0", "VLLM_WORKER_MULTIPROC_METHOD", "spawn").value == "spawn"
     assert run("0.33.0", "VLLM_WORKER_MULTIPROC_METHOD", "").error == "ValueError"
-    assert run("0.8.1", "VLLM_WORKER_MULTIPROC_METHOD", "Spawn").value == "Spawn"  # free string then
+    # a free string in 0.8.1: the getter keeps "Spawn", multiprocessing.get_context() raises (checks.py)
+    assert run("0.8.1", "VLLM_WORKER_MULTIPROC_METHOD", "Spawn").after is not None
 
 
 def test_empty_is_not_unset() -> None:

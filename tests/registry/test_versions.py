@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from webhook.registry import bundled_versions, resolve
-from webhook.registry import distributions
+from webhook.registry import bundled_versions, distributions, resolve
 from webhook.registry.versions import Version, image_tag, series_from_image, version_from_image
 
 BUNDLED = bundled_versions()

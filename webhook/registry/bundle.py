@@ -15,11 +15,11 @@ from webhook.registry import fetch, usage
 from webhook.registry.importer import ImportRefused, ImportResult, import_envs
 from webhook.registry.store import (
     TABLE_FILE,
-    registry_from_table,
     build_table,
     bundled_versions,
     data_path,
     read_table,
+    registry_from_table,
     write_table,
 )
 from webhook.registry.versions import Version
@@ -91,7 +91,7 @@ def update_directory(directory: Path, jobs: int = 4) -> list[str]:
     path = directory / TABLE_FILE
     kept = read_table(path) if path.is_file() else None
     known = set(bundled_versions()) | set(kept["versions"] if kept else ())
-    newest = max((Version.parse(v) for v in bundled_versions()))
+    newest = max(Version.parse(v) for v in bundled_versions())
     new = [v for v in pypi_releases() if Version.parse(v) > newest and v not in known]
     if not new:
         return []

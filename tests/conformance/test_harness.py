@@ -394,6 +394,8 @@ def test_outcomes_agree_strictly():
     assert agree(val, {"repr": "'/x/.cache'", "type": "str"}) == "value differs"
     assert agree(val, {"repr": "None", "type": "NoneType"}) == "type differs"
     assert agree(val, err) == "outcome differs"
+    assert agree(val, {"repr": "'/x/.cache'", "type": "str"}, kind_only=True) is None
+    assert agree(val, {"repr": "None", "type": "NoneType"}, kind_only=True) == "type differs"
     harness = {"error": "HarnessError", "message": "ModuleNotFoundError: x"}
     assert agree(harness, dict(harness)).startswith("the harness could not run vLLM's code")
 
@@ -457,3 +459,11 @@ def test_compare_version_without_a_registry():
         load_registry=lambda v: (_ for _ in ()).throw(KeyError(v)), evaluate=None))
     assert report.error.startswith("load_registry('0.6.0') raised KeyError")
     assert len(report.disagreements) == report.cases > 0
+
+
+def test_only_a_temporary_directory_that_is_not_there_is_relaxed(tmp_path):
+    assert realenvs.unverifiable_tempdir({}) is None
+    assert realenvs.unverifiable_tempdir({"TMPDIR": str(tmp_path)}) is None
+    assert realenvs.unverifiable_tempdir({"TMPDIR": "", "TEMP": str(tmp_path)}) is None
+    assert realenvs.unverifiable_tempdir({"TMPDIR": str(tmp_path / "missing")}) == str(tmp_path / "missing")
+    assert realenvs.unverifiable_tempdir({"TMP": "relative/dir"}) == "relative/dir"

@@ -107,10 +107,12 @@ class Evaluation:
         return int(self.facts.get("cpu_count", 8))
 
     def gettempdir(self) -> str:
-        """tempfile's choice: the first of TMPDIR, TEMP, TMP that is set (all three are read)."""
+        """tempfile's choice: the first of TMPDIR, TEMP, TMP that is set (all three are read),
+        made absolute as tempfile does; assumed to exist (tempfile skips one that does not)."""
         self.depends.add("tmpdir")
         candidates = [self.getenv(name) for name in ("TMPDIR", "TEMP", "TMP")]
-        return next((c for c in candidates if c), "/tmp")
+        chosen = next((c for c in candidates if c), "/tmp")
+        return chosen if chosen == "." else self.abspath(chosen)
 
     def uuid4(self) -> uuid.UUID:
         self.depends.add("random")

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from webhook.cli import UsageError
-from webhook.lint import use_registry_dir
 from webhook.registry import bundled_versions, load_registry, resolve
 from webhook.rules import hooks
 from webhook.rules.subjects import Target, ValueSubject
@@ -97,7 +96,6 @@ def render_text(explanations: Sequence[Explanation]) -> str:
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    use_registry_dir(getattr(args, "registry_dir", None))
     explanations = explain(parse_settings(args.settings), args.vllm_version)
     if args.format == "json":
         print(json.dumps([e.to_json() for e in explanations], indent=2))

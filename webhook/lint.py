@@ -28,7 +28,8 @@ def load_settings(args: argparse.Namespace) -> tuple[Config, Settings]:
         config = load_config(args.config, known_rules=CATALOG)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
-    use_registry_dir(getattr(args, "registry_dir", None) or config.registry_dir)
+    if not getattr(args, "registry_dir", None):  # the option was applied when it was parsed
+        use_registry_dir(config.registry_dir)
     version, source = ((args.vllm_version, "--vllm-version") if args.vllm_version
                        else (config.vllm_version, f"vllmVersion in {config.path or 'the config file'}"))
     settings = Settings(
@@ -41,12 +42,12 @@ def load_settings(args: argparse.Namespace) -> tuple[Config, Settings]:
 
 
 def use_registry_dir(directory: str | None) -> None:
-    """Know the releases `registry update` wrote into `directory` (--registry-dir, registryDir)."""
+    """Know the releases `registry update` wrote into `directory` (config key registryDir)."""
     if directory:
         try:
             use_directory(directory)
         except ValueError as exc:
-            raise UsageError(f"--registry-dir: {exc}") from None
+            raise UsageError(f"registryDir: {exc}") from None
 
 
 def invalid_document(document: Document, settings: Settings) -> Finding | None:

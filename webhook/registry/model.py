@@ -102,10 +102,6 @@ class Outcome:
     def ok(self) -> bool:
         return self.error is None
 
-    @property
-    def home_dependent(self) -> bool:
-        return bool(self.depends)
-
 
 
 class Registry:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from webhook.cli import UsageError
 from webhook.registry import bundled_versions, load_registry, resolve
+from webhook.registry.checks import WHERE
 from webhook.registry.fetch import FetchError
 from webhook.registry.importer import ImportRefused, ImportResult
 from webhook.registry.model import Registry
@@ -81,7 +82,8 @@ def _list(args: argparse.Namespace) -> int:
                           "variables": [v.to_json() for v in registry]}, indent=2))
         return 0
     width = max(len(v.name) for v in registry)
-    print(f"# vLLM {registry.version}: {len(registry)} variables")
+    torch = f" (pins torch {registry.facts.torch})" if registry.facts.torch else ""
+    print(f"# vLLM {registry.version}{torch}: {len(registry)} variables")
     for var in registry:
         print(f"{var.name:<{width}}  {var.kind:<20} {var.description}")
     return 0
@@ -108,6 +110,7 @@ def _show(args: argparse.Namespace) -> int:
         ("choices", ", ".join(var.choices) + (" (case-insensitive)" if var.case_sensitive is False else "")
          if var.choices else "-"),
         ("build time", "yes" if var.build_time else "no"),
+        ("then", WHERE[sink["check"]] if (sink := registry.facts.sinks.get(var.name)) else "-"),
         ("deprecated", var.deprecated or "no"),
         ("releases", f"{history[0]} to {history[-1]} ({len(history)} bundled)"),
         ("description", var.description or "-"),

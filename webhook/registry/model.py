@@ -6,6 +6,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from webhook.registry.checks import sink_reads
+
 
 @dataclass(frozen=True, slots=True)
 class Variable:
@@ -149,8 +151,6 @@ class Registry:
 
     def inputs(self, var: Variable) -> tuple[str, ...]:
         """Every name an outcome of `var` hangs on: its getter's reads, then its sink's."""
-        from webhook.registry.checks import sink_reads
-
         sink = self.facts.sinks.get(var.name)
         return var.reads + sink_reads(sink) if sink else var.reads
 

@@ -136,7 +136,35 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--envs-file", metavar="PATH", help="a vllm/envs.py file")
     source.add_argument("--installed", action="store_true", help="the vLLM installed in this Python")
     importing.add_argument("--output", "-o", help="write the registry as JSON here (default: stdout)")
+    _registry_options(lint, explain, serve, actions)
     return parser
+
+
+def _registry_options(lint: argparse.ArgumentParser, explain: argparse.ArgumentParser,
+                      serve: argparse.ArgumentParser, actions: argparse._SubParsersAction) -> None:
+    """--registry-dir for the commands that analyse, and `registry update` / `registry images`."""
+    for command in (lint, explain, serve):
+        command.add_argument("--registry-dir", metavar="DIR", type=_registry_dir,
+                             help="also know the vLLM releases `registry update` wrote into DIR "
+                             "(config key registryDir)")
+    update = actions.add_parser("update", help="import vLLM releases newer than the bundled ones from PyPI",
+                                description="Import the vLLM releases on PyPI newer than every bundled "
+                                "one into DIR; lint, explain and serve use them with --registry-dir DIR.")
+    update.add_argument("--dir", help="where to write (default: ~/.cache/vllm-env-guard/registries)")
+    images = actions.add_parser("images", help="the distribution table: images that ship vLLM without a version tag")
+    images.add_argument("--format", choices=("text", "json"), default="text")
+    images.add_argument("image", nargs="?", help="resolve this image reference instead of listing the table")
+
+
+def _registry_dir(directory: str) -> str:
+    """--registry-dir: the releases in DIR are known from here on (a usage error if DIR has none)."""
+    from webhook.registry.store import use_directory
+
+    try:
+        use_directory(directory)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return directory
 
 
 def _report_options(parser: argparse.ArgumentParser, formats: Sequence[str]) -> None:

@@ -7,6 +7,7 @@ rules:
   env-unknown-variable: error  # error | warning | info | off
   service-link-prefix: off
 ignorePaths: ["charts/**/tests/**"]
+registryDir: ~/.cache/vllm-env-guard/registries   # releases from `registry update`, as --registry-dir
 server: {}                     # the admission server's section, validated by the server
 frameworks: {}                 # custom resource kinds, Knative's link default (docs/frameworks.md)
 ```
@@ -28,7 +29,7 @@ from webhook.manifests import InvalidYAML, line_of, parse_yaml
 __all__ = ["CONFIG_FILE", "Config", "ConfigError", "load_config"]
 
 CONFIG_FILE = ".vllm-env-guard.yaml"
-_SETTINGS = ("vllmVersion", "namespace", "rules", "ignorePaths", "server", "frameworks")
+_SETTINGS = ("vllmVersion", "namespace", "rules", "ignorePaths", "registryDir", "server", "frameworks")
 
 _VERSION = re.compile(r"\d+\.\d+[0-9A-Za-z.+-]*")
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -54,6 +55,7 @@ class Config:
     server: Mapping[str, Any] = field(default_factory=dict)  # raw; the server validates it
     frameworks: Catalog = CATALOG  # custom resource kinds (see webhook/frameworks/custom.py)
     path: str | None = None  # the file it was read from
+    registry_dir: str | None = None  # releases from `registry update` (registryDir)
 
 
 def _suggest(word: str, choices: Collection[str]) -> str:
@@ -127,6 +129,7 @@ def load_config(path: str | None, cwd: str = ".", *, known_rules: Collection[str
     ignore = get("ignorePaths", lambda v: isinstance(v, list) and all(isinstance(p, str) and p for p in v),
                  "a list of glob patterns")
     server = get("server", lambda v: isinstance(v, dict), "a mapping")
+    registry_dir = get("registryDir", lambda v: isinstance(v, str) and bool(v.strip()), "a directory path")
     rules: dict[str, Severity | None] = {}
     for rule_id, level in (get("rules", lambda v: isinstance(v, dict), "a mapping of rule id to level") or {}).items():
         line = line_of(data["rules"], rule_id)
@@ -146,5 +149,5 @@ def load_config(path: str | None, cwd: str = ".", *, known_rules: Collection[str
     if problems:
         raise ConfigError(problems)
     return Config(vllm_version=version, namespace=namespace, rules=rules, ignore_paths=tuple(ignore or ()),
-                  server=server or {}, path=path, frameworks=frameworks)
+                  server=server or {}, path=path, frameworks=frameworks, registry_dir=registry_dir)
 

@@ -19,6 +19,7 @@ from webhook.manifests import Document, ManifestError, iter_paths
 from webhook.output import render
 from webhook.output.report import Report
 from webhook.output.text import use_color
+from webhook.registry.store import use_directory
 from webhook.rules import CATALOG
 from webhook.rules.manifest_invalid import RULE as MANIFEST_INVALID
 from webhook.rules.manifest_invalid import object_problems
@@ -32,6 +33,8 @@ def load_settings(args: argparse.Namespace) -> tuple[Config, Settings]:
         config = load_config(args.config, known_rules=CATALOG)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
+    if not getattr(args, "registry_dir", None):  # the option was applied when it was parsed
+        use_registry_dir(config.registry_dir)
     version, source = ((args.vllm_version, "--vllm-version") if args.vllm_version
                        else (config.vllm_version, f"vllmVersion in {config.path or 'the config file'}"))
     settings = Settings(
@@ -42,6 +45,15 @@ def load_settings(args: argparse.Namespace) -> tuple[Config, Settings]:
         frameworks=config.frameworks,
     )
     return config, settings
+
+
+def use_registry_dir(directory: str | None) -> None:
+    """Know the releases `registry update` wrote into `directory` (config key registryDir)."""
+    if directory:
+        try:
+            use_directory(directory)
+        except ValueError as exc:
+            raise UsageError(f"registryDir: {exc}") from None
 
 
 def invalid_document(document: Document, settings: Settings) -> Finding | None:

@@ -13,8 +13,9 @@ written into this repository):
   package whose other modules are small stubs (`STUBS` below), so that importing it needs
   neither torch nor the rest of vLLM.
 * All cases of one version run in ONE fresh `python -I` subprocess (the interpreter running
-  this module, so the real `urllib3` installed next to it is used), with cwd set to an empty
-  temporary directory. Requests and answers are JSON on stdin/stdout.
+  this module, so the real `urllib3` installed next to it is used), with cwd set to "/" (what
+  our evaluator assumes of a container, so relative paths resolve alike on both sides).
+  Requests and answers are JSON on stdin/stdout.
 * Per case, `os.environ` is replaced by a recording `os._Environ` subclass holding exactly
   `{"HOME": <temp home>, **case_env}`. `os.getenv` is `os.environ.get` looked up through the
   `os` module's globals, so it, `os.environ.get`, `os.environ[...]`, `in os.environ` and
@@ -27,17 +28,23 @@ written into this repository):
 
 Deterministic stand-ins (documented, because they decide some defaults):
 
-* torch is pretended to be CUDA torch `TORCH_VERSION` = 2.9.0: `torch.version.hip` is None
-  (`VLLM_DBO_COMM_SMS` default 20), `is_torch_equal_or_newer("2.10.0"[.dev])` and
-  `("2.12.0.dev")` are False (so `use_aot_compile()` defaults to "0" and does not read
-  `VLLM_DISABLE_COMPILE_CACHE`). Pass `torch_version=` to change it.
+* torch is pretended to be the CUDA torch the release's wheel pins (`Requires-Dist: torch==X`
+  in its METADATA, `pinned_torch`; 2.4.0 for 0.6.0 ... 2.14.0 for 0.33.0): `torch.version.hip`
+  is None (`VLLM_DBO_COMM_SMS` default 20) and `is_torch_equal_or_newer(...)` compares with the
+  pin (so `use_aot_compile()` defaults to "1" from the releases pinning torch >= 2.10).
+  Pass `torch_version=` to change it.
 * `vllm.platforms.current_platform` is a CUDA platform: `is_cuda()` True, every other `is_*()`
   False.
 * `vllm.model_executor.layers.batch_invariant.vllm_is_batch_invariant()` (0.11.1-0.18.1) has
   the real semantics of those releases: `int(os.getenv("VLLM_BATCH_INVARIANT", "0")) != 0`,
   False on ValueError (the real one caches it per process; here it is read per call so the
   read is recorded).
-* `uuid.uuid4()` returns a fixed UUID, so "random" defaults are reproducible.
+* `uuid.uuid4()` returns a fixed UUID (`FIXED_UUID`) on both sides, and `os.cpu_count()` is 8,
+  what our evaluator assumes, so "random" and CPU-count defaults compare exactly.
+* After the getter, the value of `VLLM_LOGGING_LEVEL` goes through the release's real
+  `vllm/logger.py` (imported fresh, then `_configure_vllm_root_logger()`, with its real
+  formatter package), and that of `VLLM_WORKER_MULTIPROC_METHOD` through
+  `multiprocessing.get_context()`, as vLLM does: an exception there is the case's outcome.
 * `pybase64` is the standard `base64`.
 * Attention-backend enums that `VLLM_ATTENTION_BACKEND` lists as its choices (0.11.0-0.14.1,
   `__import__("vllm....", fromlist=[...])`) are rebuilt with the member names of the real
@@ -69,7 +76,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-TORCH_VERSION = "2.9.0"
+TORCH_VERSION = "2.9.0"  # for a release whose wheel pins no torch (see pinned_torch)
+FIXED_UUID = "12345678-1234-4678-9234-567812345678"  # what uuid.uuid4() gives on both sides
+PACKAGE_PLACEHOLDER = "<vllm package>"  # the vllm package directory, in both sides' messages
 # Seconds one version's subprocess may take (a full version takes about 1 s).
 DEFAULT_TIMEOUT = float(os.environ.get("VEG_CONFORMANCE_TIMEOUT", "300"))
 
@@ -260,8 +269,9 @@ sys.stdout = sys.stderr  # getters that print must not corrupt the JSON answer
 
 @CANONICAL_REPR@
 
-_FIXED_UUID = uuid.UUID("12345678-1234-4678-9234-567812345678")
+_FIXED_UUID = uuid.UUID("@FIXED_UUID@")
 uuid.uuid4 = lambda: _FIXED_UUID
+os.cpu_count = lambda: 8  # what our evaluator assumes for a container
 
 _real_environ = os.environ
 
@@ -331,6 +341,30 @@ class _Capture(logging.Handler):
         self.messages.append(f"{record.levelname}: {message}")
 
 
+def _real_logging_config(value):
+    """vLLM's own vllm/logger.py of this release, imported fresh (<= 0.10: the import configures
+    logging), then its _configure_vllm_root_logger() with no arguments (the environment path)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "vllm._real_logger", os.path.join(root, "vllm", "_real_logger.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module._configure_vllm_root_logger()
+
+
+def _real_mp_context(value):
+    """What vLLM does with the getter's value when it starts workers."""
+    import multiprocessing
+
+    multiprocessing.get_context(value)
+
+
+# Where each value goes after the getter, run for every release (independently of which
+# releases our registry says have the sink).
+CONSUMERS = {"VLLM_LOGGING_LEVEL": _real_logging_config,
+             "VLLM_WORKER_MULTIPROC_METHOD": _real_mp_context}
+
 capture = _Capture()
 logging.getLogger().addHandler(capture)
 logging.getLogger().setLevel(logging.INFO)
@@ -368,6 +402,16 @@ else:
                     out = {"error": type(exc).__name__, "message": str(exc)}
                 else:
                     out = {"repr": canonical_repr(value), "type": type(value).__name__}
+                    reads = sorted(environ.reads)
+                    consumer = CONSUMERS.get(name)
+                    try:
+                        if consumer is not None:
+                            consumer(value)
+                    except ImportError as exc:
+                        out = {"error": "HarnessError", "message": f"{type(exc).__name__}: {exc}"}
+                    except Exception as exc:
+                        out = {"error": type(exc).__name__, "message": str(exc), "after": name}
+                    environ.reads = set(reads)
         out["reads"] = sorted(environ.reads)
         if environ.writes:
             out["writes"] = environ.writes
@@ -379,7 +423,7 @@ else:
 
 real_stdout.write(json.dumps(answer))
 real_stdout.flush()
-'''.replace("@CANONICAL_REPR@", _CANONICAL_REPR_SOURCE)
+'''.replace("@CANONICAL_REPR@", _CANONICAL_REPR_SOURCE).replace("@FIXED_UUID@", FIXED_UUID)
 
 
 # --------------------------------------------------------------------------------------------
@@ -485,6 +529,28 @@ def _enum_stub_files(version: str, source: str) -> dict[str, str]:
     return files
 
 
+def _logging_files(cached: Path) -> dict[str, str]:
+    """The release's real vllm/logger.py (as vllm/_real_logger.py: envs.py imports the stub
+    vllm.logger) and its real formatter packages (vllm/logging/, vllm/logging_utils/)."""
+    files = {"vllm/_real_logger.py": (cached / "logger.py").read_text(encoding="utf-8")}
+    for package in ("logging", "logging_utils"):
+        for path in (cached / package).rglob("*.py") if (cached / package).is_dir() else ():
+            files[f"vllm/{package}/{path.relative_to(cached / package).as_posix()}"] = path.read_text(
+                encoding="utf-8")
+    return files
+
+
+def pinned_torch(version: str) -> str:
+    """The torch release the wheel of `version` pins (Requires-Dist), as webhook.registry.fetch
+    read it from the wheel's METADATA; TORCH_VERSION when it pins none."""
+    from webhook.registry import fetch
+
+    try:
+        return fetch.fetch_wheel_facts(version).get("torch") or TORCH_VERSION
+    except fetch.FetchError as exc:
+        raise RealEnvsError(f"cannot read the METADATA of vLLM {version}: {exc}") from exc
+
+
 # --------------------------------------------------------------------------------------------
 # running
 
@@ -498,6 +564,12 @@ class RealRun:
     home: str
     seconds: float
     import_reads: list[str] = field(default_factory=list)
+
+    @property
+    def machine(self) -> dict[str, str]:
+        """What every case's environment holds on both sides besides the case itself: the same
+        HOME; TMPDIR/TEMP/TMP stay unset, so gettempdir() is /tmp on both sides."""
+        return {"HOME": self.home}
 
 
 def run_version(
@@ -526,10 +598,13 @@ def run_version(
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
         shutil.copyfile(source_path, root / "vllm" / "envs.py")
+        for rel, text in _logging_files(source_path.parent).items():
+            target = root / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
         worker = Path(tmp) / "worker.py"
         worker.write_text(_WORKER, encoding="utf-8")
-        cwd = Path(tmp) / "cwd"
-        cwd.mkdir()
+        cwd = "/"  # the working directory our evaluator assumes for a container
         if home is None:
             home_dir = Path(tmp) / HOME_DIRNAME
             home_dir.mkdir()
@@ -563,6 +638,11 @@ def run_version(
         raise RealEnvsError(f"vLLM {version}: importing the real envs.py failed:\n{answer['fatal']}")
     if len(answer["results"]) != len(cases):
         raise RealEnvsError(f"vLLM {version}: {len(answer['results'])} results for {len(cases)} cases")
+    package = str(root / "vllm")
+    for result in answer["results"]:  # where the harness put vllm is no part of vLLM's answer
+        for key in ("message", "repr"):
+            if package in result.get(key, ""):
+                result[key] = result[key].replace(package, PACKAGE_PLACEHOLDER)
     return RealRun(
         version=version,
         keys=answer["keys"],
@@ -635,12 +715,12 @@ def ci_versions(versions: Sequence[str], seed: str = "0.8.1") -> list[str]:
 
 
 def select_versions(spec: str | None, available: Sequence[str]) -> list[str]:
-    """VEG_CONFORMANCE_VERSIONS semantics: unset/"" or "ci" -> ci_versions; "all" -> every
-    available version; otherwise a comma list (taken as given)."""
+    """VEG_CONFORMANCE_VERSIONS semantics: unset/"" or "all" -> every available version (what
+    CI runs); "ci" -> ci_versions (a quicker subset); otherwise a comma list (taken as given)."""
     spec = (spec or "").strip()
-    if spec in ("", "ci"):
+    if spec == "ci":
         return ci_versions(available)
-    if spec == "all":
+    if spec in ("", "all"):
         return sorted(available, key=version_key)
     return [v.strip() for v in spec.split(",") if v.strip()]
 
@@ -684,6 +764,7 @@ class VersionReport:
     seconds_real: float = 0.0
     seconds_ours: float = 0.0
     seconds: float = 0.0
+    relaxed: int = 0  # cases compared by kind only (unverifiable_tempdir)
 
     def by_variable(self) -> dict[str, list[Disagreement]]:
         grouped: dict[str, list[Disagreement]] = {}
@@ -697,6 +778,7 @@ class VersionReport:
 
     def line(self) -> str:
         gaps = f", reads gaps {len(self.missing_reads)}" if self.missing_reads else ""
+        gaps += f", {self.relaxed} by kind only" if self.relaxed else ""
         err = f"  ERROR {self.error.splitlines()[0]}" if self.error else ""
         return (f"{self.version:<12} {len(self.real_names):>4} vars {self.cases:>8} cases "
                 f"{len(self.disagreements):>7} disagreements in {len(self.by_variable()):>3} vars{gaps}  "
@@ -710,35 +792,56 @@ def _our_outcome(out: Any) -> dict[str, Any]:
     return {"repr": canonical_repr(value), "type": type(value).__name__}
 
 
-def outcomes_agree(real: dict[str, Any], ours: dict[str, Any], home_dependent: bool) -> str | None:
-    """None when they agree, else the reason."""
+def outcomes_agree(real: dict[str, Any], ours: dict[str, Any], kind_only: bool = False) -> str | None:
+    """None when they agree exactly (class and message, or type and repr), else the reason.
+
+    Strict: the harness makes what a getter consults beyond the case's environment identical
+    on both sides (HOME, the temporary directory, the working directory, uuid4, the CPU count,
+    torch's version, the platform), so nothing our evaluator says about its own outcome can
+    relax the comparison. `kind_only` (exception class, or value type) is for the cases the
+    harness itself finds it cannot make identical (`unverifiable_tempdir`)."""
+    if real.get("error") == "HarnessError":
+        return f"the harness could not run vLLM's code: {real['message']}"
     if ("error" in real) != ("error" in ours):
         return "outcome differs"
     if "error" in real:
         if real["error"] != ours["error"]:
             return "exception class differs"
-        if not home_dependent and real["message"] != ours["message"]:
+        if real["message"] != ours["message"] and not kind_only:
             return "message differs"
         return None
     if real["type"] != ours["type"]:
         return "type differs"
-    if not home_dependent and real["repr"] != ours["repr"]:
+    if real["repr"] != ours["repr"] and not kind_only:
         return "value differs"
     return None
 
 
-class _InEmptyDirectory:
-    """Evaluate ours with cwd an empty temporary directory, as the real getters run."""
+class _SameMachine:
+    """Evaluate ours with uuid4() giving FIXED_UUID, as the real getters run."""
 
     def __enter__(self):
-        self._old = os.getcwd()
-        self._tmp = tempfile.TemporaryDirectory(prefix="veg-ours-")
-        os.chdir(self._tmp.name)
+        import uuid
+
+        self._uuid4 = uuid.uuid4
+        uuid.uuid4 = lambda: uuid.UUID(FIXED_UUID)
         return self
 
     def __exit__(self, *exc):
-        os.chdir(self._old)
-        self._tmp.cleanup()
+        import uuid
+
+        uuid.uuid4 = self._uuid4
+
+
+def unverifiable_tempdir(env: Mapping[str, str]) -> str | None:
+    """The harness's one relaxation, decided from the case alone: tempfile.gettempdir() skips a
+    TMPDIR/TEMP/TMP that is no writable directory on the machine, which our evaluator cannot see
+    (it assumes the directory exists); such a case compares by outcome kind and type only."""
+    chosen = next((env[name] for name in ("TMPDIR", "TEMP", "TMP") if env.get(name)), None)
+    if chosen is None:
+        return None
+    path = chosen if chosen == "." else os.path.abspath(os.path.join("/", chosen))
+    return None if os.path.isdir(path) and os.access(path, os.W_OK) else chosen
 
 
 def _compare_cases(report: VersionReport, api, variables: dict[str, Any],
@@ -749,7 +852,7 @@ def _compare_cases(report: VersionReport, api, variables: dict[str, Any],
     report.seconds_real += run.seconds
     real_set = set(report.real_names)
     ours_started = time.perf_counter()
-    with _InEmptyDirectory():
+    with _SameMachine():
         for (name, env), real in zip(cases, run.results):
             var = variables[name]
             reads_seen.setdefault(name, set()).update(real.get("reads", ()))
@@ -762,26 +865,27 @@ def _compare_cases(report: VersionReport, api, variables: dict[str, Any],
                 report.disagreements.append(Disagreement(version, name, env, real, None, reason))
                 continue
             try:
-                out = api.evaluate(var, {"HOME": run.home, **env})
-                ours = _our_outcome(out)
-                home_dependent = bool(getattr(out, "home_dependent", False))
+                ours = _our_outcome(api.evaluate(var, {**run.machine, **env}))
             except Exception as exc:  # noqa: BLE001
                 report.disagreements.append(Disagreement(
                     version, name, env, real, None, f"our evaluate raised {type(exc).__name__}: {exc}"))
                 continue
-            reason = outcomes_agree(real, ours, home_dependent)
+            relaxed = unverifiable_tempdir(env) is not None
+            report.relaxed += relaxed
+            reason = outcomes_agree(real, ours, kind_only=relaxed)
             if reason:
-                if home_dependent:
-                    reason += " (home_dependent)"
                 report.disagreements.append(Disagreement(version, name, env, real, ours, reason))
     report.seconds_ours += time.perf_counter() - ours_started
 
 
 def compare_version(version: str, api=None, *, timeout: float | None = None,
-                    torch_version: str = TORCH_VERSION) -> VersionReport:
+                    torch_version: str | None = None) -> VersionReport:
     """Run every case of every variable (ours and vLLM's) of `version` through the real getters
-    and through our evaluator; never raises for a gap on our side (it is a disagreement)."""
+    and through our evaluator; never raises for a gap on our side (it is a disagreement).
+    The real getters see the torch the release pins (`pinned_torch`) unless told otherwise."""
     import types
+
+    torch_version = torch_version or pinned_torch(version)
 
     from .values import cases_for, choices_of
 

@@ -3,12 +3,13 @@
 For every selected vLLM version, every variable (vLLM's and ours) is fed the tricky values of
 `values.py` (and combinations for the other names it reads). The real outcome comes from the
 release's own envs.py (`realenvs`, one subprocess per version, cached for the session); ours
-must agree exactly: same exception class and message, or same repr and type. Outcomes ours
-flags `home_dependent` agree on outcome kind and type only. Our `var.reads` must cover every
-name the real getter read.
+must agree exactly: same exception class and message, or same repr and type, for every case
+(the harness makes HOME, the temporary directory, uuid4, the CPU count and torch's version
+identical on both sides; nothing our evaluator reports relaxes it). Our `var.reads` must cover
+every name the real getter read.
 
-Versions: VEG_CONFORMANCE_VERSIONS unset (or "ci") = the seed 0.8.1, the newest bundled, and
-the newest patch of every minor series; "all" = every bundled version; or a comma list.
+Versions: VEG_CONFORMANCE_VERSIONS unset (or "all") = every bundled version; "ci" = the seed
+0.8.1, the newest bundled, and the newest patch of every minor series; or a comma list.
 """
 
 from __future__ import annotations

@@ -202,14 +202,40 @@ def test_parent_environment_is_not_visible(monkeypatch):
     assert outcome(one("0.33.0", "VLLM_PORT")) == ("value", "NoneType", "None")
 
 
-def test_torch_is_pretended_cuda_290_and_selectable():
-    default = run_real("0.33.0", [("VLLM_DBO_COMM_SMS", {}), ("VLLM_USE_AOT_COMPILE", {})])
+def test_torch_is_the_release_pin_and_selectable():
+    pinned = realenvs.pinned_torch("0.33.0")
+    assert pinned != realenvs.TORCH_VERSION  # the wheel pins its own torch (2.14.0 for 0.33.0)
+    default = run_real("0.33.0", [("VLLM_DBO_COMM_SMS", {}), ("VLLM_USE_AOT_COMPILE", {})],
+                       torch_version=pinned)
     assert outcome(default[0]) == ("value", "int", "20")
-    assert outcome(default[1]) == ("value", "bool", "False")
-    assert "VLLM_DISABLE_COMPILE_CACHE" not in default[1]["reads"]
-    newer = one("0.33.0", "VLLM_USE_AOT_COMPILE", torch_version="2.10.0")
-    assert outcome(newer) == ("value", "bool", "True")
-    assert "VLLM_DISABLE_COMPILE_CACHE" in newer["reads"]
+    assert outcome(default[1]) == ("value", "bool", "True")
+    assert "VLLM_DISABLE_COMPILE_CACHE" in default[1]["reads"]
+    older = one("0.33.0", "VLLM_USE_AOT_COMPILE", torch_version="2.9.0")
+    assert outcome(older) == ("value", "bool", "False")
+    assert "VLLM_DISABLE_COMPILE_CACHE" not in older["reads"]
+
+
+def test_logging_level_goes_through_the_real_logging_config():
+    """<= 0.8.1 the getter keeps 'debug' and vLLM's dictConfig raises; 0.8.2 upper-cases it;
+    a name that is no level raises on both; VLLM_CONFIGURE_LOGGING=0 skips the config."""
+    seed = run_real("0.8.1", [("VLLM_LOGGING_LEVEL", {"VLLM_LOGGING_LEVEL": "debug"}),
+                              ("VLLM_LOGGING_LEVEL", {"VLLM_LOGGING_LEVEL": "DEBUG"}),
+                              ("VLLM_LOGGING_LEVEL", {"VLLM_LOGGING_LEVEL": "verbose",
+                                                      "VLLM_CONFIGURE_LOGGING": "0"})])
+    assert outcome(seed[0]) == ("error", "ValueError", "Unable to configure handler 'vllm'")
+    assert seed[0]["reads"] == ["VLLM_LOGGING_LEVEL"]  # the getter's reads, not the logger's
+    assert outcome(seed[1]) == ("value", "str", "'DEBUG'")
+    assert outcome(seed[2]) == ("value", "str", "'verbose'")
+    assert outcome(one("0.8.2", "VLLM_LOGGING_LEVEL", {"VLLM_LOGGING_LEVEL": "debug"})) == (
+        "value", "str", "'DEBUG'")
+    assert outcome(one("0.8.2", "VLLM_LOGGING_LEVEL", {"VLLM_LOGGING_LEVEL": "verbose"}))[0] == "error"
+
+
+def test_multiproc_method_goes_through_get_context():
+    assert outcome(one("0.10.2", "VLLM_WORKER_MULTIPROC_METHOD", {"VLLM_WORKER_MULTIPROC_METHOD": "Spawn"})) == (
+        "error", "ValueError", "cannot find context for 'Spawn'")
+    assert outcome(one("0.10.2", "VLLM_WORKER_MULTIPROC_METHOD", {"VLLM_WORKER_MULTIPROC_METHOD": "spawn"})) == (
+        "value", "str", "'spawn'")
 
 
 def test_batch_invariant_stub_reads_its_variable():
@@ -353,21 +379,25 @@ def test_ci_and_selected_versions():
     assert realenvs.ci_versions(available) == ["0.6.6.post1", "0.8.1", "0.8.5.post1", "0.9.2", "0.10.0", "0.33.0"]
     assert realenvs.select_versions("all", available) == available
     assert realenvs.select_versions(" 0.8.1, 0.33.0 ", available) == ["0.8.1", "0.33.0"]
-    assert realenvs.select_versions(None, available) == realenvs.ci_versions(available)
+    assert realenvs.select_versions(None, available) == available  # CI: every release
+    assert realenvs.select_versions("ci", available) == realenvs.ci_versions(available)
 
 
-def test_outcomes_agree():
+def test_outcomes_agree_strictly():
     agree = realenvs.outcomes_agree
     err = {"error": "ValueError", "message": "m"}
-    assert agree(err, dict(err), False) is None
-    assert agree(err, {"error": "ValueError", "message": "other"}, False) == "message differs"
-    assert agree(err, {"error": "ValueError", "message": "other"}, True) is None
-    assert agree(err, {"error": "KeyError", "message": "m"}, True) == "exception class differs"
+    assert agree(err, dict(err)) is None
+    assert agree(err, {"error": "ValueError", "message": "other"}) == "message differs"
+    assert agree(err, {"error": "KeyError", "message": "m"}) == "exception class differs"
     val = {"repr": "'/h/.cache'", "type": "str"}
-    assert agree(val, {"repr": "'/x/.cache'", "type": "str"}, True) is None
-    assert agree(val, {"repr": "'/x/.cache'", "type": "str"}, False) == "value differs"
-    assert agree(val, {"repr": "None", "type": "NoneType"}, True) == "type differs"
-    assert agree(val, err, True) == "outcome differs"
+    assert agree(val, dict(val)) is None
+    assert agree(val, {"repr": "'/x/.cache'", "type": "str"}) == "value differs"
+    assert agree(val, {"repr": "None", "type": "NoneType"}) == "type differs"
+    assert agree(val, err) == "outcome differs"
+    assert agree(val, {"repr": "'/x/.cache'", "type": "str"}, kind_only=True) is None
+    assert agree(val, {"repr": "None", "type": "NoneType"}, kind_only=True) == "type differs"
+    harness = {"error": "HarnessError", "message": "ModuleNotFoundError: x"}
+    assert agree(harness, dict(harness)).startswith("the harness could not run vLLM's code")
 
 
 class _FakeApi:
@@ -389,7 +419,7 @@ class _FakeApi:
 
     def evaluate(self, var, env):
         def out(value=None, error=None, message=None):
-            return types.SimpleNamespace(value=value, error=error, message=message, home_dependent=False)
+            return types.SimpleNamespace(value=value, error=error, message=message)
 
         if var.name == "VLLM_PORT":
             if "VLLM_PORT" not in env:
@@ -429,3 +459,11 @@ def test_compare_version_without_a_registry():
         load_registry=lambda v: (_ for _ in ()).throw(KeyError(v)), evaluate=None))
     assert report.error.startswith("load_registry('0.6.0') raised KeyError")
     assert len(report.disagreements) == report.cases > 0
+
+
+def test_only_a_temporary_directory_that_is_not_there_is_relaxed(tmp_path):
+    assert realenvs.unverifiable_tempdir({}) is None
+    assert realenvs.unverifiable_tempdir({"TMPDIR": str(tmp_path)}) is None
+    assert realenvs.unverifiable_tempdir({"TMPDIR": "", "TEMP": str(tmp_path)}) is None
+    assert realenvs.unverifiable_tempdir({"TMPDIR": str(tmp_path / "missing")}) == str(tmp_path / "missing")
+    assert realenvs.unverifiable_tempdir({"TMP": "relative/dir"}) == "relative/dir"

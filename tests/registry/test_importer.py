@@ -55,7 +55,7 @@ def test_handwritten_registry_is_classified() -> None:
     assert by_name["VLLM_DO_NOT_TRACK"].reads == ("VLLM_DO_NOT_TRACK", "DO_NOT_TRACK")
     hpu = by_name["VLLM_USE_HPU_CONTIGUOUS_CACHE_FETCH"]
     assert hpu.reads == ("VLLM_CONTIGUOUS_PA",) and not hpu.reads_own_name
-    assert by_name["MAX_JOBS"].build_time and not by_name["VLLM_USE_V1"].build_time
+    assert not any(v.build_time for v in result.variables)  # no wheel: nothing is proven unread
     assert by_name["VLLM_PLUGINS"].kind == "csv_list"
     assert result.facts.eager_evaluation is False
 
@@ -126,3 +126,23 @@ def test_release_facts() -> None:
     assert load_registry("0.33.0").facts.validates_unknown  # moved to platforms/interface.py
     assert load_registry("0.9.0").facts.helpers["get_vllm_port"]["uri_check"] == "swallowed"
     assert load_registry("0.33.0").facts.helpers["get_vllm_port"]["uri_check"] == "urllib3"
+
+
+def test_build_time_is_installation_section_and_unread_in_the_wheel() -> None:
+    source = textwrap.dedent('''
+        import os
+        environment_variables = {
+            # ================== Installation Time Env Vars ==================
+            "VLLM_TARGET_DEVICE": lambda: os.getenv("VLLM_TARGET_DEVICE", "cuda"),
+            "CMAKE_BUILD_TYPE": lambda: os.getenv("CMAKE_BUILD_TYPE"),
+            "MAX_JOBS": lambda: os.getenv("MAX_JOBS", None),
+            # ================== Runtime Env Vars ==================
+            "VLLM_UNUSED_AT_RUNTIME": lambda: os.getenv("VLLM_UNUSED_AT_RUNTIME"),
+        }
+    ''')
+    wheel = {"unread": ["VLLM_TARGET_DEVICE", "MAX_JOBS", "VLLM_UNUSED_AT_RUNTIME"], "torch": "2.6.0",
+             "sinks": {}}
+    result = import_envs(source, "9.9.9", wheel=wheel)
+    # CMAKE_BUILD_TYPE is read somewhere in the wheel; torch's JIT builds read MAX_JOBS.
+    assert [v.name for v in result.variables if v.build_time] == ["VLLM_TARGET_DEVICE"]
+    assert result.facts.torch == "2.6.0"

@@ -72,7 +72,8 @@ def test_choices_are_exact_and_case_sensitive_by_default() -> None:
                              "Valid options: ['spawn', 'fork'].")
     assert run("0.33.0", "VLLM_WORKER_MULTIPROC_METHOD", "spawn").value == "spawn"
     assert run("0.33.0", "VLLM_WORKER_MULTIPROC_METHOD", "").error == "ValueError"
-    assert run("0.8.1", "VLLM_WORKER_MULTIPROC_METHOD", "Spawn").value == "Spawn"  # free string then
+    # a free string in 0.8.1: the getter keeps "Spawn", multiprocessing.get_context() raises (checks.py)
+    assert run("0.8.1", "VLLM_WORKER_MULTIPROC_METHOD", "Spawn").after is not None
 
 
 def test_empty_is_not_unset() -> None:
@@ -85,9 +86,33 @@ def test_empty_is_not_unset() -> None:
 def test_registry_value_reference_and_torch_dependence() -> None:
     rank = run("0.33.0", "VLLM_DP_RANK_LOCAL", None, VLLM_DP_RANK="3")
     assert rank.value == 3 and rank.reads == ("VLLM_DP_RANK", "VLLM_DP_RANK_LOCAL")
-    aot = run("0.33.0", "VLLM_USE_AOT_COMPILE", None)
-    assert "torch" in aot.depends and aot.value is False
+    assert run("0.33.0", "VLLM_USE_AOT_COMPILE", "0").value is False
     assert run("0.33.0", "VLLM_USE_AOT_COMPILE", "1").value is True
+
+
+@pytest.mark.parametrize("version", ["0.11.1", "0.33.0"])
+def test_torch_dependent_defaults_follow_the_release_pin(version: str) -> None:
+    """use_aot_compile() defaults on when torch >= the release's threshold: with the torch
+    the wheel pins (2.9.0 for 0.11.1, 2.14.0 for 0.33.0), not one torch for every release."""
+    registry = load_registry(version)
+    threshold = registry.facts.helpers["use_aot_compile"]["torch"]
+    pinned = registry.facts.torch
+    assert pinned is not None
+    expected = tuple(map(int, pinned.split(".")[:3])) >= tuple(int(p) for p in threshold.split(".")[:3] if p.isdigit())
+    aot = run(version, "VLLM_USE_AOT_COMPILE", None)
+    assert "torch" in aot.depends and aot.value is expected
+
+
+def test_tilde_expands_like_posixpath_expanduser() -> None:
+    """HOME '' or '/' and XDG_CACHE_HOME '~/x': vLLM (os.path.expanduser) gives '/x/vllm'."""
+    import posixpath
+    from unittest import mock
+
+    for home in ("", "/", "//", "/root/"):
+        with mock.patch.dict("os.environ", {"HOME": home}):
+            expected = posixpath.join(posixpath.expanduser("~/x"), "vllm")
+        outcome = run("0.33.0", "VLLM_CACHE_ROOT", None, HOME=home, XDG_CACHE_HOME="~/x")
+        assert outcome.value == expected, home
 
 
 def test_module_level_evaluate_needs_a_bundled_variable() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from webhook.registry import bundled_versions, resolve
-from webhook.registry.versions import Version, image_tag, version_from_image
+from webhook.registry import bundled_versions, distributions, resolve
+from webhook.registry.versions import Version, image_tag, series_from_image, version_from_image
 
 BUNDLED = bundled_versions()
 
@@ -87,3 +87,57 @@ def test_tags_of_other_projects_are_not_vllm_versions(image: str) -> None:
 def test_a_tag_with_a_major_vllm_never_had_is_not_trusted() -> None:
     resolution = resolve(BUNDLED, image="opea/vllm-gaudi:1.22.0")
     assert resolution.version == BUNDLED[-1] and "assuming the newest" in resolution.reason
+
+
+def test_a_version_embedded_in_the_tag() -> None:
+    resolution = resolve(BUNDLED, image="rocm/vllm:rocm6.3.1_vllm_0.8.5_20250521")
+    assert resolution.version == "0.8.5"
+    assert "rocm6.3.1_vllm_0.8.5_20250521" in resolution.reason
+
+
+def test_a_series_in_the_tag_is_its_newest_bundled_release() -> None:
+    newest_011 = [v for v in BUNDLED if Version.parse(v).release[:2] == (0, 11)][-1]
+    resolution = resolve(BUNDLED, image="verlai/verl:vllm011.latest")
+    assert resolution.version == newest_011
+    assert "0.11 series" in resolution.reason and f"newest bundled release, {newest_011}" in resolution.reason
+
+
+@pytest.mark.parametrize("image", ["verlai/verl:vllm0110", "verlai/verl:vllm011x9", "example/app:v0.11.0"])
+def test_what_is_not_a_series(image: str) -> None:
+    assert series_from_image(image) is None
+
+
+def test_an_image_of_the_distribution_table_resolves_to_its_pin_and_names_the_source() -> None:
+    for row in distributions.rows():
+        if not Version.parse(row.vllm) >= Version.parse(BUNDLED[0]):
+            continue
+        image = f"docker.io/{row.images[0]}:{row.tag}-gpu"
+        resolution = resolve(BUNDLED, image=image)
+        assert Version.parse(resolution.version) <= Version.parse(row.vllm), image
+        assert row.source in resolution.reason and "distribution table" in resolution.reason
+
+
+def test_kserve_huggingfaceserver_ships_its_dockerfile_pin() -> None:
+    resolution = resolve(BUNDLED, image="kserve/huggingfaceserver:v0.15.2-gpu")
+    assert resolution.version == "0.8.5"
+    assert "kserve/kserve v0.15.2" in resolution.reason
+
+
+def test_an_unknown_image_says_it_is_not_in_the_table() -> None:
+    resolution = resolve(BUNDLED, image="example.com/team/llm-server:2025.11")
+    assert resolution.version == BUNDLED[-1]
+    assert "not in the distribution table" in resolution.reason and "newest" in resolution.reason
+
+
+def test_long_texts_are_parsed_but_not_cached_and_the_cache_is_bounded() -> None:
+    from webhook.registry import versions
+
+    before = versions._parse_cached.cache_info()
+    assert before.maxsize == versions.CACHE_ENTRIES
+    long_tag = "0.9.2-" + "x" * versions.CACHED_TEXT
+    assert Version.parse(long_tag) == Version.parse("0.9.2")
+    after = versions._parse_cached.cache_info()
+    assert after.currsize <= before.currsize + 1  # only "0.9.2" may have been added
+    with pytest.raises(ValueError) as error:
+        Version.parse("y" * 100_000)
+    assert len(str(error.value)) < 2 * versions.CACHED_TEXT

@@ -17,7 +17,7 @@ CASES = [
     ("env-silent-coercion", V081, env("VLLM_NO_USAGE_STATS", "true"), env("VLLM_NO_USAGE_STATS", "1")),
     ("env-unknown-variable", V033, env("VLLM_ATENTION_BACKEND", "FLASHINFER"),
      env("VLLM_LOGGING_LEVEL", "INFO")),
-    ("env-no-effect", V033, env("MAX_JOBS", "8"), env("VLLM_LOGGING_LEVEL", "DEBUG")),
+    ("env-no-effect", V033, env("CMAKE_BUILD_TYPE", "Release"), env("VLLM_LOGGING_LEVEL", "DEBUG")),
     ("env-plaintext-secret", V033, env("VLLM_API_KEY", "sk-live-1234"),
      "- name: VLLM_API_KEY\n  valueFrom:\n    secretKeyRef: {name: api, key: key}\n"),
 ]

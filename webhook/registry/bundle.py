@@ -9,10 +9,19 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
-from webhook.registry import fetch
+from webhook.registry import fetch, usage
 from webhook.registry.importer import ImportRefused, ImportResult, import_envs
-from webhook.registry.store import build_table, data_path, write_table
+from webhook.registry.store import (
+    TABLE_FILE,
+    build_table,
+    bundled_versions,
+    data_path,
+    read_table,
+    registry_from_table,
+    write_table,
+)
 from webhook.registry.versions import Version
 
 OLDEST = "0.6.0"
@@ -22,7 +31,8 @@ def import_release(version: str) -> ImportResult:
     """The registry of vLLM `version`, read from its PyPI wheel."""
     sources = fetch.fetch_sources(version)
     return import_envs(sources[fetch.ENVS_MEMBER] or "", version, sources.get,
-                       source_name=f"vllm=={version}:vllm/envs.py")
+                       source_name=f"vllm=={version}:vllm/envs.py",
+                       wheel=fetch.fetch_wheel_facts(version))
 
 
 def import_file(path: Path, version: str | None = None) -> ImportResult:
@@ -34,7 +44,18 @@ def import_file(path: Path, version: str | None = None) -> ImportResult:
         return candidate.read_text(encoding="utf-8") if candidate.is_file() else None
 
     return import_envs(path.read_text(encoding="utf-8"), version or _version_near(package) or "0.0.0",
-                       module_source, source_name=str(path))
+                       module_source, source_name=str(path), wheel=_package_facts(package))
+
+
+def _package_facts(package: Path) -> dict[str, Any] | None:
+    """usage.wheel_facts over an unpacked vllm package (an installed vLLM), else None (a lone
+    envs.py says nothing about the rest of the release)."""
+    if not (package / "__init__.py").is_file():
+        return None
+    modules = {f"vllm/{p.relative_to(package).as_posix()}": p.read_text(encoding="utf-8", errors="replace")
+               for p in package.rglob("*.py")}
+    metadata = next(package.parent.glob("vllm-*.dist-info/METADATA"), None)
+    return usage.wheel_facts(modules, metadata.read_text(encoding="utf-8") if metadata else "")
 
 
 def import_installed() -> ImportResult:
@@ -57,6 +78,31 @@ def _version_near(package: Path) -> str | None:
             if Version.parse_or_none(value):
                 return value
     return None
+
+
+def default_directory() -> Path:
+    """Where `registry update` writes by default: ~/.cache/vllm-env-guard/registries."""
+    return fetch.cache_dir() / "registries"
+
+
+def update_directory(directory: Path, jobs: int = 4) -> list[str]:
+    """Import the releases on PyPI newer than every known one into `directory` (keeping the
+    ones already there); returns the releases imported. Raises ImportRefused / FetchError."""
+    path = directory / TABLE_FILE
+    kept = read_table(path) if path.is_file() else None
+    known = set(bundled_versions()) | set(kept["versions"] if kept else ())
+    newest = max(Version.parse(v) for v in bundled_versions())
+    new = [v for v in pypi_releases() if Version.parse(v) > newest and v not in known]
+    if not new:
+        return []
+    with ThreadPoolExecutor(jobs) as pool:
+        results = [(r.facts, r.variables) for r in pool.map(import_release, new)]
+    if kept:
+        for version in kept["versions"]:
+            registry = registry_from_table(kept, version)
+            results.append((registry.facts, list(registry)))
+    write_table(build_table(results), path)
+    return new
 
 
 def pypi_releases(oldest: str = OLDEST) -> list[str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from webhook.cli import UsageError, write_stdout
 from webhook.registry import bundled_versions, load_registry, resolve
+from webhook.registry.checks import WHERE
 from webhook.registry.fetch import FetchError
 from webhook.registry.importer import ImportRefused, ImportResult
 from webhook.registry.model import Registry
@@ -24,11 +25,52 @@ def _registry(version: str | None) -> Registry:
 
 
 def run_registry(args: argparse.Namespace) -> int:
-    if args.action == "list":
-        return _list(args)
-    if args.action == "show":
-        return _show(args)
-    return _import(args)
+    actions = {"list": _list, "show": _show, "update": _update, "images": _images}
+    return actions.get(args.action, _import)(args)
+
+
+def _update(args: argparse.Namespace) -> int:
+    from webhook.registry import bundle
+
+    directory = Path(args.dir).expanduser() if args.dir else bundle.default_directory()
+    try:
+        added = bundle.update_directory(directory)
+    except ImportRefused as exc:
+        print(f"vllm-env-guard registry update: refused: {exc}\nnothing written", file=sys.stderr)
+        return 1
+    except (FetchError, ValueError, OSError) as exc:
+        raise UsageError(str(exc)) from None
+    newest = bundled_versions()[-1]
+    if not added:
+        print(f"{directory}: up to date (no vLLM release on PyPI is newer than {newest} or already there)",
+              file=sys.stderr)
+    else:
+        print(f"{directory}: imported vLLM {', '.join(added)}; use it with --registry-dir {directory}",
+              file=sys.stderr)
+    return 0
+
+
+def _images(args: argparse.Namespace) -> int:
+    from webhook.registry import distributions
+
+    if args.image:
+        resolution = resolve(bundled_versions(), image=args.image)
+        if args.format == "json":
+            print(json.dumps({"image": args.image, "vllm_version": resolution.version,
+                              "reason": resolution.reason}, indent=2))
+        else:
+            print(f"{args.image}: vLLM {resolution.version} ({resolution.reason})")
+        return 0
+    rows = distributions.rows()
+    if args.format == "json":
+        print(json.dumps([r.to_json() for r in rows], indent=2))
+        return 0
+    width = max((len(", ".join(r.images)) + len(r.tag) + 1 for r in rows), default=10)
+    print(f"# {len(rows)} images that ship vLLM without a vLLM version in their tag")
+    for row in rows:
+        image = f"{', '.join(row.images)}:{row.tag}"
+        print(f"{image:<{width}}  vLLM {row.vllm:<12} {row.source}")
+    return 0
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -41,7 +83,8 @@ def _list(args: argparse.Namespace) -> int:
                                  "variables": [v.to_json() for v in registry]}, indent=2) + "\n")
         return 0
     width = max(len(v.name) for v in registry)
-    write_stdout(f"# vLLM {registry.version}: {len(registry)} variables\n"
+    torch = f" (pins torch {registry.facts.torch})" if registry.facts.torch else ""
+    write_stdout(f"# vLLM {registry.version}{torch}: {len(registry)} variables\n"
                  + "".join(f"{var.name:<{width}}  {var.kind:<20} {var.description}\n" for var in registry))
     return 0
 
@@ -78,6 +121,7 @@ def _show(args: argparse.Namespace) -> int:
         ("choices", ", ".join(var.choices) + (" (case-insensitive)" if var.case_sensitive is False else "")
          if var.choices else "-"),
         ("build time", "yes" if var.build_time else "no"),
+        ("then", WHERE[sink["check"]] if (sink := registry.facts.sinks.get(var.name)) else "-"),
         ("deprecated", var.deprecated or "no"),
         ("releases", f"{history[0]} to {history[-1]} ({len(history)} bundled)"),
         ("description", var.description or "-"),

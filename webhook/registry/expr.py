@@ -55,6 +55,7 @@ class Evaluation:
     env: Mapping[str, str]
     facts: Mapping[str, Any]
     resolve_variable: Callable[[str], Any]
+    torch: str = helpers.DEFAULT_TORCH  # the release's pinned torch
     reads: list[str] = field(default_factory=list)
     depends: set[str] = field(default_factory=set)
 
@@ -88,7 +89,7 @@ class Evaluation:
             i = len(path)
         if i != 1:  # ~user: the container's passwd database
             return path
-        return (home.rstrip("/") or "/") + path[i:]
+        return (home.rstrip("/") + path[i:]) or "/"  # posixpath.expanduser, exactly
 
     def abspath(self, path: str) -> str:
         if not posixpath.isabs(path):
@@ -106,10 +107,12 @@ class Evaluation:
         return int(self.facts.get("cpu_count", 8))
 
     def gettempdir(self) -> str:
-        """tempfile's choice: the first of TMPDIR, TEMP, TMP that is set (all three are read)."""
+        """tempfile's choice: the first of TMPDIR, TEMP, TMP that is set (all three are read),
+        made absolute as tempfile does; assumed to exist (tempfile skips one that does not)."""
         self.depends.add("tmpdir")
         candidates = [self.getenv(name) for name in ("TMPDIR", "TEMP", "TMP")]
-        return next((c for c in candidates if c), "/tmp")
+        chosen = next((c for c in candidates if c), "/tmp")
+        return chosen if chosen == "." else self.abspath(chosen)
 
     def uuid4(self) -> uuid.UUID:
         self.depends.add("random")
@@ -119,7 +122,7 @@ class Evaluation:
         if name != "torch":
             raise UnsupportedExpression(f"__import__({name!r})")
         self.depends.add("torch")
-        return helpers.torch_stub()
+        return helpers.torch_stub(self.torch)
 
 
 def check(source: str) -> list[str]:

@@ -1,10 +1,13 @@
 """Getting `vllm/envs.py` out of vLLM releases on PyPI, without keeping (or even downloading) wheels.
 
-A vLLM wheel is 250-350 MB; `vllm/envs.py` is 30-80 KB of it. Wheels are zip files and PyPI
-serves byte ranges, so we read the zip's central directory and the one member we need (about
-five HTTP requests). Only the extracted file is cached, under
-`~/.cache/vllm-env-guard/envs/<version>/envs.py`. When the index does not serve ranges we fall
-back to `pip download vllm==X --no-deps` into a temporary directory that is deleted at once.
+A vLLM wheel is 250-350 MB; its Python modules are 2-5 MB of it (compressed). Wheels are zip
+files and PyPI serves byte ranges, so we read the zip's central directory, then the members we
+need in a few coalesced ranges (about ten HTTP requests): the modules the importer reads
+(`SOURCE_MEMBERS`), the wheel's METADATA (the torch pin) and every `vllm/**.py`, which
+`usage.py` scans for what happens to each variable after its getter (`WHEEL_FACTS`). Only the
+extracted files and the derived facts are cached, under `~/.cache/vllm-env-guard/envs/<version>/`.
+When the index does not serve ranges we fall back to `pip download vllm==X --no-deps` into a
+temporary directory that is deleted at once.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import tempfile
 import urllib.parse
 import urllib.request
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 ENVS_MEMBER = "vllm/envs.py"
@@ -30,7 +33,11 @@ SOURCE_MEMBERS = (
     "vllm/platforms/interface.py",
     "vllm/attention/backends/registry.py",
     "vllm/v1/attention/backends/registry.py",
+    "vllm/logger.py",  # where VLLM_LOGGING_LEVEL goes (the conformance tests run it)
 )
+# Packages cached whole: the logging config's formatters, which the conformance tests run.
+CACHED_PACKAGES = ("vllm/logging/", "vllm/logging_utils/")
+WHEEL_FACTS = "wheel.json"  # derived from the whole wheel (see usage.wheel_facts); written last
 DEFAULT_INDEX = os.environ.get("VEG_PYPI_URL", "https://pypi.org")
 _TIMEOUT = 60
 
@@ -45,8 +52,30 @@ def cache_dir() -> Path:
 
 
 @functools.cache
-def _releases(index: str) -> dict[str, list[dict]]:
-    return _pypi_json(f"{index}/pypi/vllm/json", index)["releases"]
+def _releases(index: str, package: str = "vllm") -> dict[str, list[dict]]:
+    return _pypi_json(f"{index}/pypi/{package}/json", index)["releases"]
+
+
+def package_versions(package: str, index: str = DEFAULT_INDEX) -> list[str]:
+    """Final releases of `package` on the index that have a wheel, oldest first."""
+    from webhook.registry.versions import Version
+
+    releases = _releases(index, package)
+    found = [v for v, files in releases.items() if is_final_release(v)
+             and any(f["packagetype"] == "bdist_wheel" and not f.get("yanked") for f in files)]
+    return sorted(found, key=Version.parse)
+
+
+def package_metadata(package: str, version: str, index: str = DEFAULT_INDEX) -> str:
+    """The METADATA of one release of `package`, read from a wheel by byte ranges."""
+    wheels = [f for f in _releases(index, package).get(version, []) if f["packagetype"] == "bdist_wheel"]
+    if not wheels:
+        raise FetchError(f"{package} {version} has no wheel on {index}")
+    wheels.sort(key=lambda f: ("x86_64" not in f["filename"], f["filename"]))
+    url = urllib.parse.urljoin(f"{index}/pypi/{package}/json", wheels[0]["url"])
+    members = _read_members_by_ranges(url, int(wheels[0]["size"]),
+                                      lambda name: name.endswith(".dist-info/METADATA"))
+    return next(iter(members.values()), None) or ""
 
 
 def release_files(version: str, index: str = DEFAULT_INDEX) -> list[dict]:
@@ -75,19 +104,48 @@ def fetch_sources(version: str, index: str = DEFAULT_INDEX) -> dict[str, str | N
     """
     root = cache_dir() / "envs" / version
     cached = {member: _read_cached(root, member) for member in SOURCE_MEMBERS}
-    if all(value is not _MISSING for value in cached.values()):
+    if all(value is not _MISSING for value in cached.values()) and (root / WHEEL_FACTS).is_file():
         return cached  # type: ignore[return-value]
+    _fetch_release(version, index)
+    return {member: _read_cached(root, member) for member in SOURCE_MEMBERS}  # type: ignore[misc]
+
+
+def fetch_wheel_facts(version: str, index: str = DEFAULT_INDEX) -> dict:
+    """What the whole wheel of `version` says beyond envs.py (see usage.wheel_facts), cached."""
+    path = cache_dir() / "envs" / version / WHEEL_FACTS
+    if not path.is_file():
+        _fetch_release(version, index)
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _fetch_release(version: str, index: str) -> None:
+    from webhook.registry.usage import wheel_facts
+
     wheel = _pick_wheel(release_files(version, index), version)
     url = urllib.parse.urljoin(f"{index}/pypi/vllm/json", wheel["url"])
     try:
-        fetched = _read_members_by_ranges(url, int(wheel["size"]), SOURCE_MEMBERS)
+        fetched = _read_members_by_ranges(url, int(wheel["size"]), _wanted(version))
     except _RangesUnsupported:
         fetched = _read_members_by_pip(version, index)
     if fetched.get(ENVS_MEMBER) is None:
         raise FetchError(f"vllm {version}: the wheel has no {ENVS_MEMBER}")
+    facts = wheel_facts(fetched, fetched.get(_metadata_member(version)) or "")
+    root = cache_dir() / "envs" / version
+    for member in SOURCE_MEMBERS:
+        _write_cached(root, member, fetched.get(member))
     for member, source in fetched.items():
-        _write_cached(root, member, source)
-    return fetched
+        if member.startswith(CACHED_PACKAGES):
+            _write_cached(root, member, source)
+    _write_cached(root, WHEEL_FACTS, json.dumps(facts, indent=1, sort_keys=True))
+
+
+def _metadata_member(version: str) -> str:
+    return f"vllm-{version}.dist-info/METADATA"
+
+
+def _wanted(version: str) -> Callable[[str], bool]:
+    metadata = _metadata_member(version)
+    return lambda name: name == metadata or (name.startswith("vllm/") and name.endswith(".py"))
 
 
 _MISSING = object()
@@ -146,6 +204,13 @@ class _HttpRangeFile:
     def __init__(self, url: str, size: int) -> None:
         self.url, self.size, self.pos = url, size, 0
         self._buf_start, self._buf = 0, b""
+        self._spans: list[tuple[int, bytes]] = []
+
+    def prefetch(self, spans: Sequence[Sequence[int]]) -> None:
+        """Fetch these [start, end) ranges now, one request each; reads inside them are local."""
+        for start, end in spans:
+            self._fill(start, end - start)
+            self._spans.append((self._buf_start, self._buf))
 
     def seekable(self) -> bool:
         return True
@@ -166,7 +231,12 @@ class _HttpRangeFile:
             return b""
         end_of_buf = self._buf_start + len(self._buf)
         if not (self._buf_start <= self.pos and self.pos + n <= end_of_buf):
-            self._fill(self.pos, max(n, self._BLOCK))
+            span = next(((s, b) for s, b in self._spans
+                         if s <= self.pos and self.pos + n <= s + len(b)), None)
+            if span is None:
+                self._fill(self.pos, max(n, self._BLOCK))
+            else:
+                self._buf_start, self._buf = span
         offset = self.pos - self._buf_start
         data = self._buf[offset : offset + n]
         self.pos += len(data)
@@ -181,15 +251,32 @@ class _HttpRangeFile:
             self._buf_start, self._buf = start, response.read()
 
 
-def _read_members(archive: zipfile.ZipFile, members: Sequence[str]) -> dict[str, str | None]:
-    names = set(archive.namelist())
-    return {m: archive.read(m).decode("utf-8") if m in names else None for m in members}
+def _read_members(archive: zipfile.ZipFile, wanted: Callable[[str], bool]) -> dict[str, str | None]:
+    return {info.filename: archive.read(info).decode("utf-8", errors="replace")
+            for info in archive.infolist() if wanted(info.filename)}
 
 
-def _read_members_by_ranges(url: str, size: int, members: Sequence[str]) -> dict[str, str | None]:
+# Members closer than this are fetched in one range request (the gap is read and dropped).
+_COALESCE = 1 << 18
+
+
+def _read_members_by_ranges(url: str, size: int, wanted: Callable[[str], bool]) -> dict[str, str | None]:
     try:
-        with zipfile.ZipFile(_HttpRangeFile(url, size)) as wheel:  # type: ignore[arg-type]
-            return _read_members(wheel, members)
+        remote = _HttpRangeFile(url, size)
+        with zipfile.ZipFile(remote) as wheel:  # type: ignore[arg-type]
+            infos = sorted(wheel.infolist(), key=lambda i: i.header_offset)
+            ends = {a.filename: b.header_offset for a, b in zip(infos, infos[1:])}
+            spans: list[list[int]] = []
+            for info in infos:
+                if not wanted(info.filename):
+                    continue
+                start, end = info.header_offset, ends.get(info.filename, wheel.start_dir)
+                if spans and start - spans[-1][1] <= _COALESCE:
+                    spans[-1][1] = end
+                else:
+                    spans.append([start, end])
+            remote.prefetch(spans)
+            return _read_members(wheel, wanted)
     except (OSError, zipfile.BadZipFile) as exc:
         raise FetchError(f"cannot read {url}: {exc}") from exc
 
@@ -207,7 +294,7 @@ def _read_members_by_pip(version: str, index: str) -> dict[str, str | None]:
         if wheel is None:
             raise FetchError(f"pip download vllm=={version} produced no wheel")
         with zipfile.ZipFile(wheel) as archive:
-            return _read_members(archive, SOURCE_MEMBERS)
+            return _read_members(archive, _wanted(version))
 
 
 _VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(\.\d+)?(\.post\d+)?$")

@@ -23,14 +23,14 @@ if TYPE_CHECKING:
 
 Getter = Callable[[], Any]
 
-# The torch version assumed when a default depends on it (the value is then marked as
-# depending on "torch"); the conformance harness runs vLLM against the same assumption.
-ASSUMED_TORCH = "2.9.0"
+# The torch assumed for a release whose wheel pins none (each release's pin is in its facts;
+# a value that hangs on torch is marked as depending on "torch").
+DEFAULT_TORCH = "2.9.0"
 
 
-def torch_stub() -> SimpleNamespace:
-    """What `__import__("torch")` gives a getter: a CUDA build of the assumed version."""
-    return SimpleNamespace(__version__=ASSUMED_TORCH, version=SimpleNamespace(hip=None, cuda="12.8"))
+def torch_stub(version: str) -> SimpleNamespace:
+    """What `__import__("torch")` gives a getter: a CUDA build of torch `version`."""
+    return SimpleNamespace(__version__=version, version=SimpleNamespace(hip=None, cuda="12.8"))
 
 
 def get_default_cache_root(ev: Evaluation) -> str:
@@ -128,7 +128,7 @@ def disable_compile_cache(ev: Evaluation) -> bool:
 
 def _torch_at_least(ev: Evaluation, version: str) -> bool:
     ev.depends.add("torch")
-    return _version_tuple(ASSUMED_TORCH) >= _version_tuple(version)
+    return _version_tuple(ev.torch) >= _version_tuple(version)
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:

@@ -19,14 +19,27 @@ from webhook.registry import expr
 from webhook.registry.kinds import classify
 from webhook.registry.model import Variable, VersionFacts
 
-# Names vLLM only reads when *building* vLLM; set on a running container they do nothing
-# (from 0.11.1 they are still parsed at engine start, so a bad value still crashes).
-BUILD_TIME = frozenset({
-    "MAX_JOBS", "NVCC_THREADS", "VERBOSE", "CMAKE_BUILD_TYPE", "VLLM_USE_PRECOMPILED",
-    "VLLM_USE_PRECOMPILED_RUST", "VLLM_TEST_USE_PRECOMPILED_NIGHTLY_WHEEL",
-    "VLLM_SKIP_PRECOMPILED_VERSION_SUFFIX", "VLLM_SKIP_VERSION_SUFFIX",
-    "VLLM_DOCKER_BUILD_CONTEXT", "VLLM_MAIN_CUDA_VERSION",
-})
+# Names that vLLM's dependencies read at run time, so a wheel that does not read them is no
+# proof they do nothing: torch.utils.cpp_extension (the JIT kernel builds of flashinfer,
+# deepgemm, ...) reads CUDA_HOME and MAX_JOBS.
+READ_BY_DEPENDENCIES = frozenset({"CUDA_HOME", "MAX_JOBS"})
+_INSTALLATION = re.compile(r"^\s*#\s*=+\s*Installation Time", re.I)
+_RUNTIME = re.compile(r"^\s*#\s*=+\s*Runtime", re.I)
+
+
+def build_time_names(table: ast.Dict, lines: list[str], wheel: Mapping[str, Any] | None) -> frozenset[str]:
+    """Keys that only matter when building vLLM: listed under envs.py's "Installation Time"
+    banner, and read by no module of the wheel (`usage.wheel_facts`) nor by a dependency.
+    Empty when the wheel is unknown (a lone envs.py proves nothing about the rest)."""
+    if wheel is None:
+        return frozenset()
+    start = next((i + 1 for i, line in enumerate(lines) if _INSTALLATION.match(line)), None)
+    end = next((i + 1 for i, line in enumerate(lines) if _RUNTIME.match(line)), len(lines) + 1)
+    if start is None:
+        return frozenset()
+    installation = {k.value for k in table.keys
+                    if isinstance(k, ast.Constant) and isinstance(k.value, str) and start < k.lineno < end}
+    return frozenset(installation & set(wheel.get("unread", ()))) - READ_BY_DEPENDENCIES
 
 
 class ImportRefused(Exception):
@@ -49,8 +62,12 @@ ModuleSource = Callable[[str], str | None]
 
 
 def import_envs(source: str, version: str, module_source: ModuleSource = lambda _: None,
-                source_name: str = "vllm/envs.py") -> ImportResult:
-    """The registry of one vLLM release; raises ImportRefused rather than guess."""
+                source_name: str = "vllm/envs.py",
+                wheel: Mapping[str, Any] | None = None) -> ImportResult:
+    """The registry of one vLLM release; raises ImportRefused rather than guess.
+
+    `wheel` holds what the rest of the release's wheel says (`usage.wheel_facts`: the torch
+    pin, the keys read nowhere at run time, the sinks); without it those facts stay empty."""
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
@@ -61,6 +78,7 @@ def import_envs(source: str, version: str, module_source: ModuleSource = lambda 
     functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
     helper_facts, helper_problems = _match_helpers(functions)
     lines = source.splitlines()
+    build_time = build_time_names(table, lines, wheel)
     variables: list[Variable] = []
     problems: list[str] = []
     for key, value in zip(table.keys, table.values):
@@ -79,7 +97,7 @@ def import_envs(source: str, version: str, module_source: ModuleSource = lambda 
         if reasons:
             problems.append(f"line {value.lineno}: {name}: `{_short(text)}` uses {', '.join(reasons)}")
             continue
-        variables.append(_variable(name, getter, text, key.lineno, lines))
+        variables.append(_variable(name, getter, text, key.lineno, lines, name in build_time))
     if problems:
         raise ImportRefused(source_name, problems)
     facts = VersionFacts(
@@ -88,6 +106,8 @@ def import_envs(source: str, version: str, module_source: ModuleSource = lambda 
         validates_unknown="validate_environ" in functions
         or "def validate_environ" in (module_source("vllm/platforms/interface.py") or ""),
         helpers=helper_facts,
+        torch=(wheel or {}).get("torch"),
+        sinks=(wheel or {}).get("sinks", {}),
     )
     return ImportResult(facts=facts, variables=variables)
 
@@ -238,7 +258,8 @@ def static_reads(getter: ast.expr) -> list[str]:
 
 # --- one Variable --------------------------------------------------------------------------
 
-def _variable(name: str, getter: ast.expr, text: str, line: int, lines: list[str]) -> Variable:
+def _variable(name: str, getter: ast.expr, text: str, line: int, lines: list[str],
+              build_time: bool) -> Variable:
     kind = classify(name, getter)
     return Variable(
         name=name,
@@ -248,7 +269,7 @@ def _variable(name: str, getter: ast.expr, text: str, line: int, lines: list[str
         default=kind.default,
         choices=kind.choices,
         case_sensitive=kind.case_sensitive,
-        build_time=name in BUILD_TIME,
+        build_time=build_time,
         deprecated=kind.deprecated,
         description=_description(lines, line),
     )

@@ -6,6 +6,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from webhook.registry.checks import sink_reads
+
 
 @dataclass(frozen=True, slots=True)
 class Variable:
@@ -60,16 +62,23 @@ class VersionFacts:
     validates_unknown: from 0.17, unknown `VLLM_*` names are logged at start, and are fatal with
     `--fail-on-environ-validation`.
     helpers: per helper function, the variant this release uses (see helpers.py).
+    torch: the torch release the wheel pins (`Requires-Dist: torch==X`), None when it pins none;
+    getters that ask torch for its version are evaluated against it.
+    sinks: per variable, the call its accepted value flows into and that can still raise
+    (see checks.py), as found in the wheel's modules (usage.py).
     """
 
     version: str
     eager_evaluation: bool
     validates_unknown: bool
     helpers: Mapping[str, Any] = field(default_factory=dict)
+    torch: str | None = None
+    sinks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"eager_evaluation": self.eager_evaluation,
-                "validates_unknown": self.validates_unknown, "helpers": dict(self.helpers)}
+                "validates_unknown": self.validates_unknown, "helpers": dict(self.helpers),
+                "torch": self.torch, "sinks": {k: dict(v) for k, v in self.sinks.items()}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +88,8 @@ class Outcome:
     `depends` names what else the result hangs on (home, tmpdir, cwd, filesystem, cpu, torch,
     platform, random): where it is not empty, the value is what a typical container gets.
     `surprise` says why an accepted value is almost certainly not what its writer meant.
+    `after` is set when the error comes past the getter: the getter accepted the value and the
+    call vLLM hands it to raised (see checks.py).
     """
 
     value: Any = None
@@ -87,14 +98,11 @@ class Outcome:
     reads: tuple[str, ...] = ()
     depends: frozenset[str] = frozenset()
     surprise: str | None = None
+    after: str | None = None  # where past the getter the error is raised (checks.py), if it is
 
     @property
     def ok(self) -> bool:
         return self.error is None
-
-    @property
-    def home_dependent(self) -> bool:
-        return bool(self.depends)
 
 
 
@@ -141,7 +149,7 @@ class Registry:
         from webhook.registry.outcomes import evaluate
 
         var = self[var] if isinstance(var, str) else var
-        values = tuple(env.get(name) for name in var.reads)
+        values = tuple(env.get(name) for name in self.inputs(var))
         if any(value is not None and len(value) > MEMO_VALUE_LENGTH for value in values):
             return evaluate(var, env, self)
         key = (var.name, values)
@@ -151,6 +159,11 @@ class Registry:
                 self._outcomes.clear()
             outcome = self._outcomes[key] = evaluate(var, env, self)
         return outcome
+
+    def inputs(self, var: Variable) -> tuple[str, ...]:
+        """Every name an outcome of `var` hangs on: its getter's reads, then its sink's."""
+        sink = self.facts.sinks.get(var.name)
+        return var.reads + sink_reads(sink) if sink else var.reads
 
     def readers(self, name: str) -> list[Variable]:
         """The variables whose getters read environment variable `name`."""

@@ -17,34 +17,75 @@ from webhook.registry.model import Registry, Variable, VersionFacts
 from webhook.registry.versions import Version
 
 DATA_FORMAT = 1
+TABLE_FILE = "registries.json"  # in the package's data/ and in a `registry update` directory
+
+_added: list[dict[str, Any]] = []  # tables of releases from use_directory(), newest last
 
 
 def data_path() -> Path:
-    return Path(str(resources.files("webhook.registry") / "data" / "registries.json"))
+    return Path(str(resources.files("webhook.registry") / "data" / TABLE_FILE))
+
+
+def read_table(path: Path) -> dict[str, Any]:
+    """A registry table file (raises ValueError with the path on anything unusable)."""
+    try:
+        with path.open(encoding="utf-8") as f:
+            table = json.load(f)
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ValueError(f"{path}: not a registry table: {exc}") from None
+    if not isinstance(table, dict) or table.get("format") != DATA_FORMAT:
+        raise ValueError(f"{path}: unsupported registry data format "
+                         f"{table.get('format') if isinstance(table, dict) else None!r}")
+    return table
 
 
 @functools.cache
 def _table() -> dict[str, Any]:
-    with data_path().open(encoding="utf-8") as f:
-        table = json.load(f)
-    if table.get("format") != DATA_FORMAT:
-        raise RuntimeError(f"{data_path()}: unsupported registry data format {table.get('format')}")
-    return table
+    return read_table(data_path())
 
 
+def _tables() -> list[dict[str, Any]]:
+    return [_table(), *_added]
+
+
+def use_directory(directory: str | Path) -> list[str]:
+    """Also know the releases `registry update` wrote into `directory` (`--registry-dir`,
+    `registryDir`); returns those it adds. A release already bundled keeps its bundled row."""
+    path = Path(directory).expanduser() / TABLE_FILE
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file; fill the directory with "
+                         f"`vllm-env-guard registry update --dir {directory}`")
+    table = read_table(path)
+    known = set(bundled_versions())
+    added = [v for v in table["versions"] if v not in known]
+    if added:
+        _added.append(table)
+        for cached in (bundled_versions, load_registry, _histories, ever_read):
+            cached.cache_clear()
+    return added
+
+
+@functools.cache
 def bundled_versions() -> list[str]:
-    """Every bundled vLLM release, oldest first."""
-    return list(_table()["versions"])
+    """Every known vLLM release (bundled, and added by use_directory), oldest first."""
+    versions = {v for table in _tables() for v in table["versions"]}
+    return sorted(versions, key=Version.parse)
 
 
 @functools.cache
 def load_registry(version: str) -> Registry:
-    """The registry of one bundled release (exact version string, e.g. "0.9.2")."""
-    table = _table()
-    try:
-        index = table["versions"].index(version)
-    except ValueError:
-        raise KeyError(f"vLLM {version} is not bundled") from None
+    """The registry of one known release (exact version string, e.g. "0.9.2")."""
+    for table in _tables():
+        if version in table["versions"]:
+            return registry_from_table(table, version)
+    raise KeyError(f"vLLM {version} is not bundled")
+
+
+def registry_from_table(table: dict[str, Any], version: str) -> Registry:
+    """Release `version` of a table (its index must hold it)."""
+    index = table["versions"].index(version)
     facts = next(VersionFacts(version=version, **row[2]) for row in table["facts"]
                  if row[0] <= index <= row[1])
     variables = {row[2]["name"]: Variable.from_json(row[2], version) for row in table["variables"]
@@ -87,20 +128,22 @@ def write_table(table: dict[str, Any], path: Path) -> None:
 
 
 def releases_with(name: str) -> list[str]:
-    """The bundled releases whose registry has key `name`, oldest first."""
+    """The known releases whose registry has key `name`, oldest first."""
     return _histories().get(name, [])
 
 
 @functools.cache
 def _histories() -> dict[str, list[str]]:
-    table = _table()
-    indices: dict[str, set[int]] = {}
-    for first, last, var in table["variables"]:
-        indices.setdefault(var["name"], set()).update(range(first, last + 1))
-    return {name: [table["versions"][i] for i in sorted(found)] for name, found in indices.items()}
+    """Key name -> the known releases that have it (built once: names come from requests)."""
+    found: dict[str, set[str]] = {}
+    for table in _tables():
+        for first, last, var in table["variables"]:
+            found.setdefault(var["name"], set()).update(table["versions"][first:last + 1])
+    return {name: sorted(versions, key=Version.parse) for name, versions in found.items()}
 
 
 @functools.cache
 def ever_read() -> frozenset[str]:
-    """Every environment variable some bundled release reads (keys and getter reads)."""
-    return frozenset(name for _, _, var in _table()["variables"] for name in (var["name"], *var["reads"]))
+    """Every environment variable some known release reads (keys and getter reads)."""
+    return frozenset(name for table in _tables() for _, _, var in table["variables"]
+                     for name in (var["name"], *var["reads"]))

@@ -23,13 +23,12 @@ class Version:
     post: int = 0
 
     @classmethod
-    @functools.lru_cache(maxsize=1024)
     def parse(cls, text: str) -> Version:
-        match = _VERSION.match(text.strip())
-        if not match:
-            raise ValueError(f"not a vLLM version: {text!r} (expected e.g. 0.9.2)")
-        major, minor, patch, fourth, post = match.groups()
-        return cls((int(major), int(minor), int(patch or 0), int(fourth or 0)), int(post or 0))
+        """Parse `0.9.2`, `v0.6.1.post2`, ... (raises ValueError). Texts longer than
+        `CACHED_TEXT` (image tags from a request) are parsed but never cached."""
+        if len(text) > CACHED_TEXT:
+            return _parse(text)
+        return _parse_cached(text)
 
     @classmethod
     def parse_or_none(cls, text: str) -> Version | None:
@@ -37,6 +36,21 @@ class Version:
             return cls.parse(text)
         except ValueError:
             return None
+
+
+CACHED_TEXT = 256  # longest text Version.parse caches
+CACHE_ENTRIES = 1024  # at most this many cached parses
+
+
+def _parse(text: str) -> Version:
+    match = _VERSION.match(text.strip())
+    if not match:
+        raise ValueError(f"not a vLLM version: {text[:CACHED_TEXT]!r} (expected e.g. 0.9.2)")
+    major, minor, patch, fourth, post = match.groups()
+    return Version((int(major), int(minor), int(patch or 0), int(fourth or 0)), int(post or 0))
+
+
+_parse_cached = functools.lru_cache(maxsize=CACHE_ENTRIES)(_parse)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,26 +72,37 @@ def image_tag(image: str) -> str | None:
 # (lmcache/vllm-openai:v0.3.9post2 is LMCache 0.3.9; ghcr.io/llm-d/llm-d:v0.2.0 is llm-d 0.2.0).
 OWN_VERSIONED = frozenset({"lmcache", "llm-d"})
 _EMBEDDED = re.compile(r"vllm[-_]?v?(\d+\.\d+\.\d+(?:\.post\d+)?)")
+# `vllm011` in a tag (verlai/verl:vllm011.latest): the 0.11 series, no patch release named.
+_SERIES = re.compile(r"(?:^|[-_.])vllm(\d)(\d{2})(?=$|[-_.])")
 
 
 def version_from_image(image: str) -> Version | None:
     """The vLLM version an image reference states, else None.
 
     Read from a vX.Y.Z tag (`vllm/vllm-openai:v0.9.2-cu128`) of an image whose name says vLLM,
-    or from a version written after "vllm" in the name (`ray-2.41.0-py310-vllm0.7.0:latest`).
+    or from a version written after "vllm" in the name (`ray-2.41.0-py310-vllm0.7.0:latest`)
+    or in the tag (`rocm/vllm:rocm6.3.1_vllm_0.8.5_20250521`).
     """
     name = image.split("@", 1)[0].rsplit(":", 1)[0] if image_tag(image) else image.split("@", 1)[0]
     path = name.lower().split("/")
-    embedded = _EMBEDDED.search(path[-1])
-    if embedded:
-        return Version.parse(embedded.group(1))
     tag = image_tag(image)
+    for text in (path[-1], (tag or "").lower()):
+        embedded = _EMBEDDED.search(text)
+        if embedded:
+            return Version.parse(embedded.group(1))
     if tag is None or "vllm" not in path[-1] or OWN_VERSIONED & set(path[:-1]):
         return None
     match = _VERSION.match(tag)
     if match is None or (match.end() < len(tag) and tag[match.end()] not in "-_+."):
         return None
     return Version.parse(tag)
+
+
+def series_from_image(image: str) -> tuple[int, int] | None:
+    """The vLLM series (major, minor) a tag names without a patch release (`vllm011`), else None."""
+    tag = image_tag(image)
+    match = _SERIES.search(tag.lower()) if tag else None
+    return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 def nearest(version: Version, bundled: Sequence[str]) -> tuple[str, str | None]:
@@ -112,15 +137,32 @@ def resolve(bundled: Sequence[str], *, explicit: str | None = None, explicit_sou
             continue
         return _resolution(version, bundled, why)
     if image:
-        version = version_from_image(image)
-        majors = {Version.parse(b).release[0] for b in bundled}
-        if version is not None and version.release[0] in majors:
-            return _resolution(version, bundled, f"from the image {image}")
-        newest = bundled[-1]
-        tag = image_tag(image)
-        what = f"tag {tag!r}" if tag else "no version tag"
-        return Resolution(newest, f"image {image} has {what}; assuming the newest bundled release")
+        return _from_image(image, bundled)
     return Resolution(bundled[-1], "no version given; assuming the newest bundled release")
+
+
+def _from_image(image: str, bundled: Sequence[str]) -> Resolution:
+    """The image's own words (a version, then a series), then the distribution table."""
+    from webhook.registry import distributions
+
+    tag = image_tag(image)
+    version = version_from_image(image)
+    majors = {Version.parse(b).release[0] for b in bundled}
+    if version is not None and version.release[0] in majors:
+        where = f"the image tag {tag}" if tag and _EMBEDDED.search(tag.lower()) else f"the image {image}"
+        return _resolution(version, bundled, f"from {where}")
+    series = series_from_image(image)
+    in_series = [b for b in bundled if Version.parse(b).release[:2] == series]
+    if in_series:
+        return Resolution(in_series[-1], f"the image tag {tag} names the vLLM {series[0]}.{series[1]} "
+                                         f"series; assuming its newest bundled release, {in_series[-1]}")
+    row = distributions.match(image)
+    if row is not None:
+        return _resolution(Version.parse(row.vllm), bundled,
+                           f"{image} ships vLLM {row.vllm} (distribution table: {row.source})")
+    what = f"tag {tag!r}" if tag else "no version tag"
+    return Resolution(bundled[-1], f"image {image} has {what} and is not in the distribution table; "
+                                   "assuming the newest bundled release")
 
 
 def _resolution(version: Version, bundled: Sequence[str], why: str) -> Resolution:

@@ -14,11 +14,12 @@ RULE = Rule(
     summary="A variable vLLM defines but that has no effect as set: read from another name, build-time only, or deprecated.",
     rationale=(
         "Some registry keys are not read from their own name (`VLLM_USE_HPU_CONTIGUOUS_CACHE_FETCH` "
-        "reads `VLLM_CONTIGUOUS_PA`), some matter only when building vLLM (`MAX_JOBS`, "
-        "`CMAKE_BUILD_TYPE`, `VLLM_USE_PRECOMPILED`), some are deprecated. Setting them on a "
+        "reads `VLLM_CONTIGUOUS_PA`), some matter only when building vLLM (`CMAKE_BUILD_TYPE`, "
+        "`VLLM_USE_PRECOMPILED`, `VLLM_TARGET_DEVICE` up to 0.27: no module of the release's wheel "
+        "reads them), some are deprecated. Setting them on a "
         "running server changes nothing, though from 0.11.1 a bad value still crashes the engine."
     ),
-    bad='env:\n- name: MAX_JOBS\n  value: "8"   # only used by setup.py',
+    bad='env:\n- name: CMAKE_BUILD_TYPE\n  value: Release   # only used by setup.py',
     good="# build-time variables belong in the image build, not in the Deployment",
     fix="Remove the variable, or set the variable the getter really reads.",
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from webhook.findings import Severity
+from webhook.registry.model import Outcome, Variable
 from webhook.rules.base import Rule
 from webhook.rules.subjects import Hit, ValueSubject
 from webhook.rules.wording import does, parser, reader_note, service_link_note, value_advice
@@ -31,9 +32,16 @@ def check_value(subject: ValueSubject) -> Iterator[Hit]:
             continue
         yield Hit(
             message=(f"{subject.name}={subject.shown()}: {does(subject, var, outcome)}"
-                     f"{reader_note(subject, var)}, {subject.target.when_parsed(var.name)}; "
+                     f"{reader_note(subject, var)}, {_when(subject, var, outcome)}; "
                      f"parser: {parser(var)} ({subject.target.resolution.reason})"
                      f"{service_link_note(subject)}"),
             hint=value_advice(subject.target, var),
             variable=subject.name,
         )
+
+
+def _when(subject: ValueSubject, var: Variable, outcome: Outcome) -> str:
+    """When the error comes: past the getter (which accepts the value), or when it parses."""
+    if outcome.after:
+        return f"in {outcome.after}, after its getter accepted the value"
+    return subject.target.when_parsed(var.name)

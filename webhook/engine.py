@@ -353,8 +353,11 @@ class _Run:
                      for hit in check(group)]  # type: ignore[operator]
         ignored = ignored_rules(metadata(obj), site.template_metadata)
         fallback = line_of(container) or line_of(metadata(obj), "name") or line_of(obj)
-        self.examined.append(Workload(ref, name, vllm, target.version if vllm else None,
-                                      target.resolution.reason if vllm else None, item.file, fallback))
+        candidates = target.resolution.candidates
+        self.examined.append(Workload(
+            ref, name, vllm, target.version if vllm and not target.unknown else None,
+            target.resolution.reason if vllm else None, item.file, fallback,
+            (candidates[0], candidates[-1]) if vllm and target.unknown else None))
         findings = (self._finding(rule, hit, item, ref, ignored, line_of(at) or fallback, name, target.version)
                     for rule, hit, at in hits)
         return [f for f in (vllm_only(f, verdict) for f in findings if f is not None) if f is not None]

@@ -85,9 +85,10 @@ class Workload:
     vllm_version_reason: str | None
     file: str | None = None
     line: int | None = None
+    vllm_versions: tuple[str, str] | None = None  # (first, last) when the release is unknown
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        found = {
             "file": self.file,
             "line": self.line,
             "object": self.object.to_json(),
@@ -96,3 +97,6 @@ class Workload:
             "vllm_version": self.vllm_version,
             "vllm_version_reason": self.vllm_version_reason,
         }
+        if self.vllm_versions is not None:
+            found["vllm_versions"] = list(self.vllm_versions)
+        return found

@@ -22,14 +22,22 @@ def test_version_from_image(image: str, version: str) -> None:
     assert version_from_image(image) == Version.parse(version)
 
 
-@pytest.mark.parametrize("image", ["vllm/vllm-openai:latest", "vllm/vllm-openai:nightly",
-                                   "vllm/vllm-openai", "vllm/vllm-openai@sha256:" + "b" * 64,
-                                   "vllm/vllm-openai:v1abc", "localhost:5000/vllm"])
-def test_images_without_a_version(image: str) -> None:
+@pytest.mark.parametrize("image", ["vllm/vllm-openai:latest", "vllm/vllm-openai:nightly", "vllm/vllm-openai",
+                                   "docker.io/vllm/vllm-openai:latest"])
+def test_moving_tags_of_vllms_images_are_the_newest_known_release(image: str) -> None:
     assert version_from_image(image) is None
     resolution = resolve(BUNDLED, image=image)
-    assert resolution.version == BUNDLED[-1]
-    assert "newest" in resolution.reason
+    assert resolution.version == BUNDLED[-1] and not resolution.unknown
+    assert f"assuming the newest known release, {BUNDLED[-1]}" in resolution.reason
+
+
+@pytest.mark.parametrize("image", ["vllm/vllm-openai@sha256:" + "b" * 64, "vllm/vllm-openai:v1abc",
+                                   "localhost:5000/vllm", "myorg/vllm:latest"])
+def test_images_without_a_version_are_checked_against_every_release(image: str) -> None:
+    assert version_from_image(image) is None
+    resolution = resolve(BUNDLED, image=image)
+    assert resolution.unknown and resolution.candidates == tuple(BUNDLED)
+    assert f"every known vLLM release, {BUNDLED[0]} to {BUNDLED[-1]}" in resolution.reason
 
 
 def test_precedence_option_then_annotation_then_image() -> None:
@@ -86,7 +94,7 @@ def test_tags_of_other_projects_are_not_vllm_versions(image: str) -> None:
 
 def test_a_tag_with_a_major_vllm_never_had_is_not_trusted() -> None:
     resolution = resolve(BUNDLED, image="opea/vllm-gaudi:1.22.0")
-    assert resolution.version == BUNDLED[-1] and "assuming the newest" in resolution.reason
+    assert resolution.unknown and "every known vLLM release" in resolution.reason
 
 
 def test_a_version_embedded_in_the_tag() -> None:
@@ -125,8 +133,8 @@ def test_kserve_huggingfaceserver_ships_its_dockerfile_pin() -> None:
 
 def test_an_unknown_image_says_it_is_not_in_the_table() -> None:
     resolution = resolve(BUNDLED, image="example.com/team/llm-server:2025.11")
-    assert resolution.version == BUNDLED[-1]
-    assert "not in the distribution table" in resolution.reason and "newest" in resolution.reason
+    assert resolution.unknown
+    assert "not in the distribution table" in resolution.reason and "every known vLLM release" in resolution.reason
 
 
 def test_long_texts_are_parsed_but_not_cached_and_the_cache_is_bounded() -> None:

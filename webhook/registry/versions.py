@@ -55,10 +55,17 @@ _parse_cached = functools.lru_cache(maxsize=CACHE_ENTRIES)(_parse)
 
 @dataclass(frozen=True, slots=True)
 class Resolution:
-    """The bundled release a check assumes, and why."""
+    """The bundled release a check assumes, and why. `candidates`: when nothing says which
+    release a workload runs, every release it may run (oldest first); checks then hold over
+    all of them, and `version` (the newest) is only where single-release checks look."""
 
     version: str
     reason: str
+    candidates: tuple[str, ...] = ()
+
+    @property
+    def unknown(self) -> bool:
+        return len(self.candidates) > 1
 
 
 def image_tag(image: str) -> str | None:
@@ -138,7 +145,13 @@ def resolve(bundled: Sequence[str], *, explicit: str | None = None, explicit_sou
         return _resolution(version, bundled, why)
     if image:
         return _from_image(image, bundled)
-    return Resolution(bundled[-1], "no version given; assuming the newest bundled release")
+    return _unknown(bundled, "no version given")
+
+
+def _unknown(bundled: Sequence[str], why: str) -> Resolution:
+    """A release nothing names: checked against every known one."""
+    return Resolution(bundled[-1], f"{why}: checked against every known vLLM release, {bundled[0]} to "
+                      f"{bundled[-1]}; pin it with the annotation {VERSION_ANNOTATION}", tuple(bundled))
 
 
 def _from_image(image: str, bundled: Sequence[str]) -> Resolution:
@@ -160,9 +173,22 @@ def _from_image(image: str, bundled: Sequence[str]) -> Resolution:
     if row is not None:
         return _resolution(Version.parse(row.vllm), bundled,
                            f"{image} ships vLLM {row.vllm} (distribution table: {row.source})")
+    if _is_vllm_project_image(image) and "@" not in image and (tag or "latest") in MOVING_TAGS:
+        return Resolution(bundled[-1], f"the image tag {tag or 'latest'} moves with vLLM's releases; assuming "
+                                       f"the newest known release, {bundled[-1]}")
     what = f"tag {tag!r}" if tag else "no version tag"
-    return Resolution(bundled[-1], f"image {image} has {what} and is not in the distribution table; "
-                                   "assuming the newest bundled release")
+    return _unknown(bundled, f"image {image} has {what} and is not in the distribution table")
+
+
+MOVING_TAGS = frozenset({"latest", "nightly", "main"})
+
+
+def _is_vllm_project_image(image: str) -> bool:
+    """An image of vLLM's own Docker Hub namespace (vllm/vllm-openai, vllm/vllm-tpu, ...)."""
+    parts = image.split("@", 1)[0].split("/")
+    if parts[0] in ("docker.io", "index.docker.io", "registry-1.docker.io"):
+        parts = parts[1:]
+    return len(parts) == 2 and parts[0] == "vllm"
 
 
 def _resolution(version: Version, bundled: Sequence[str], why: str) -> Resolution:

@@ -33,7 +33,8 @@ def check_value(subject: ValueSubject) -> Iterator[Hit]:
     target = subject.target
     if subject.from_service_link or not subject.name.startswith("VLLM_") or target.knows(subject.name):
         return
-    version = target.version
+    if target.unknown and any(load_registry(v).knows(subject.name) for v in target.resolution.candidates):
+        return  # some release it may run reads it
     history = releases_with(subject.name)
     if history:
         where = f"; it exists in vLLM {_span(history)}"
@@ -47,12 +48,19 @@ def check_value(subject: ValueSubject) -> Iterator[Hit]:
                    else ", so the setting is ignored" + (
                        " (vLLM logs it as unknown at start)" if target.registry.facts.validates_unknown else ""))
     yield Hit(
-        message=(f"{subject.name} is not a variable vLLM {version} reads{where}"
+        message=(f"{subject.name} is not a variable {_readers(target)} reads{where}"
                  f"{consequence} ({target.resolution.reason})"),
         hint=hint,
         variable=subject.name,
         severity=Severity.ERROR if fatal else None,
     )
+
+
+def _readers(target: Target) -> str:
+    if target.unknown:
+        candidates = target.resolution.candidates
+        return f"any vLLM release from {candidates[0]} to {candidates[-1]}"
+    return f"vLLM {target.version}"
 
 
 def _close(name: str, target: Target) -> list[str]:

@@ -39,6 +39,11 @@ class Target:
     def version(self) -> str:
         return self.registry.version
 
+    @property
+    def unknown(self) -> bool:
+        """Nothing says which release runs: value checks hold over `resolution.candidates`."""
+        return self.resolution.unknown
+
     def readers(self, name: str) -> list[Variable]:
         """Registry variables whose getters read environment variable `name`."""
         return self.registry.readers(name)

@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="pair objects across files as one `kubectl apply -f DIR` would (default: objects "
                       "pair across files only when they state the same namespace; objects naming no "
                       "namespace pair only within their own file or stream)")
+    lint.add_argument("--upgrade-to", metavar="VERSION",
+                      help="also report what changes meaning for each vLLM workload when it moves from its "
+                      "release to VERSION (rule upgrade-change): variables removed, defaults changed, values "
+                      "that start or stop crashing, Services that start to collide")
     lint.add_argument("--skip-non-kubernetes", action="store_true",
                       help="skip YAML/JSON documents that are not Kubernetes objects (values files, CI "
                       "workflows) instead of reporting manifest-invalid; input without objects is then no error")

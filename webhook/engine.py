@@ -84,6 +84,7 @@ class Settings:
     version_source: str = "--vllm-version"  # where vllm_version came from, for messages
     namespace: str = "default"
     severities: Mapping[str, Severity | None] = field(default_factory=dict)  # None: rule off
+    upgrade_to: str | None = None  # report what changes for each vLLM workload in this release
     frameworks: Catalog = CATALOG  # custom resource kinds (config: frameworks)
 
 
@@ -264,6 +265,7 @@ class _Run:
         self.bundled = bundled_versions()
         self.vllm_containers: dict[str, list[_VllmContainer]] = {}  # by namespace
         self._targets: dict[tuple[str | None, str | None, bool], Target] = {}
+        self._named: dict[str, Target] = {}
         self._neighbours: dict[str, tuple[list[_VllmContainer], dict[str | None, Target]]] = {}
         self.unread_allowance = UNREAD_CHECKED
         self.examined: list[Workload] = []
@@ -337,7 +339,8 @@ class _Run:
             incomplete.append(f"{unchecked} VLLM_* variables that vLLM {target.version} does not read were "
                               f"not checked one by one (at most {UNREAD_CHECKED} per object are)")
         subject = ContainerSubject(name, arguments, target, vllm, env.opaque,
-                                   oversize=[v for v in env.defined.values() if v.oversize], incomplete=incomplete)
+                                   oversize=[v for v in env.defined.values() if v.oversize], incomplete=incomplete,
+                                   **self._upgrade(target, env, links) if vllm else {})
         hits = [(rule, hit, hit.at) for rule, check in hooks("check_container")
                 for hit in check(subject)]  # type: ignore[operator]
         injected: dict[str, list[ValueSubject]] = {}
@@ -361,6 +364,27 @@ class _Run:
         findings = (self._finding(rule, hit, item, ref, ignored, line_of(at) or fallback, name, target.version)
                     for rule, hit, at in hits)
         return [f for f in (vllm_only(f, verdict) for f in findings if f is not None) if f is not None]
+
+    def _upgrade(self, target: Target, env: Environment, links: PodLinks) -> dict[str, Any]:
+        """What the upgrade-change rule needs, when an upgrade is asked for."""
+        if self.settings.upgrade_to is None:
+            return {}
+        upgrade = self.target_for(self.settings.upgrade_to, "--upgrade-to")
+        settings = {n: env[n] for n in env.defined if n.startswith("VLLM_") or target.knows(n) or upgrade.knows(n)}
+        collisions: dict[str, list[str]] = {}
+        for name in links.names():
+            if name not in env.defined and upgrade.knows(name) and not target.knows(name):
+                var = env.link(name)
+                if var is not None:
+                    collisions.setdefault(var.origin, []).append(name)
+        return {"upgrade": upgrade, "settings": settings, "new_collisions": collisions}
+
+    def target_for(self, version: str, source: str) -> Target:
+        """The Target of an explicitly named release."""
+        if version not in self._named:
+            resolution = resolve(self.bundled, explicit=version, explicit_source=source)
+            self._named[version] = Target(load_registry(resolution.version), resolution)
+        return self._named[version]
 
     # --- Services --------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from webhook.manifests import Document, ManifestError, iter_paths
 from webhook.output import render
 from webhook.output.report import Report
 from webhook.output.text import use_color
+from webhook.registry import bundled_versions, resolve
 from webhook.registry.store import use_directory
 from webhook.rules import CATALOG
 from webhook.rules.manifest_invalid import RULE as MANIFEST_INVALID
@@ -43,8 +44,20 @@ def load_settings(args: argparse.Namespace) -> tuple[Config, Settings]:
         namespace=getattr(args, "namespace", None) or config.namespace or "default",
         severities=config.rules,
         frameworks=config.frameworks,
+        upgrade_to=_upgrade_to(args),
     )
     return config, settings
+
+
+def _upgrade_to(args: argparse.Namespace) -> str | None:
+    """--upgrade-to, checked against the known releases (a usage error otherwise)."""
+    version = getattr(args, "upgrade_to", None)
+    if version is None:
+        return None
+    try:
+        return resolve(bundled_versions(), explicit=version, explicit_source="--upgrade-to").version
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def use_registry_dir(directory: str | None) -> None:

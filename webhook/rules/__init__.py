@@ -27,6 +27,7 @@ from webhook.rules import (
     manifest_invalid,
     service_link_collision,
     service_link_prefix,
+    upgrade_change,
 )
 from webhook.rules.base import Rule
 
@@ -43,6 +44,7 @@ MODULES: tuple[ModuleType, ...] = (
     env_unverified_source,
     env_value_too_large,
     check_incomplete,
+    upgrade_change,
     manifest_invalid,
 )
 CATALOG: dict[str, Rule] = {m.RULE.id: m.RULE for m in MODULES}

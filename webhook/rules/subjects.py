@@ -141,6 +141,9 @@ class ContainerSubject:
     opaque: Sequence[OpaqueSource] = ()
     oversize: Sequence[EnvVar] = ()  # values over the kernel's limit for one environment string
     incomplete: Sequence[str] = ()  # what was not checked, past a work budget
+    upgrade: Target | None = None  # the release it is upgraded to (upgrade-change)
+    settings: Mapping[str, EnvVar] = field(default_factory=dict)  # the VLLM_* (and read) names it sets
+    new_collisions: Mapping[str, list[str]] = field(default_factory=dict)  # Service -> names `upgrade` reads
 
 
 @dataclass

@@ -22,8 +22,9 @@ from typing import Any
 from webhook.budget import UNLIMITED, Budget
 from webhook.detect import IGNORE_ANNOTATION
 from webhook.engine import Inventory, Item, analyze
-from webhook.findings import Finding, Severity
+from webhook.findings import Finding, Severity, Workload
 from webhook.kube import NamespaceLinks, is_workload
+from webhook.rules.upgrade_change import RULE as UPGRADE
 from webhook.server.policy import ServerPolicy, Snapshot
 
 API_VERSIONS = ("admission.k8s.io/v1", "admission.k8s.io/v1beta1")
@@ -191,17 +192,33 @@ def _allow(note: str, mode: str = "") -> Decision:
 
 
 def _findings(obj: Mapping[str, Any], snapshot: Snapshot, request: Request, view: ClusterView,
-              budget: Budget) -> list[Finding]:
+              budget: Budget, workloads: list[Workload] | None = None, upgrade_to: str | None = None) -> list[Finding]:
     namespace = request.namespace or "default"
     service = _is_service(obj)
     inventory = Inventory(shared=None if service else view.links, complete=view.configmaps is not None,
                           secrets_known=False)
     if view.configmaps is not None:
         inventory.configmaps[namespace] = dict(view.configmaps)
-    settings = replace(snapshot.settings, namespace=namespace)
+    settings = replace(snapshot.settings, namespace=namespace, upgrade_to=upgrade_to)
     context = view.workloads if service else ()
-    return [f for f in analyze([Item(obj)], settings, context=context, inventory=inventory, budget=budget)
-            if f.severity is not Severity.INFO]
+    return [f for f in analyze([Item(obj)], settings, context=context, inventory=inventory, budget=budget,
+                               workloads=workloads) if f.severity is not Severity.INFO]
+
+
+def _upgrade(request: Request, snapshot: Snapshot, view: ClusterView, budget: Budget,
+             new: list[Workload]) -> list[Finding]:
+    """On an UPDATE that changes a vLLM container's release: what changes meaning (upgrade-change)."""
+    if request.operation != "UPDATE" or request.old is None:
+        return []
+    old: list[Workload] = []
+    _findings(request.old, snapshot, request, view, budget, old)
+    before = {w.container: w.vllm_version for w in old if w.runs_vllm and w.vllm_version}
+    moved = [w.vllm_version for w in new if w.runs_vllm and w.vllm_version and before.get(w.container)
+             not in (None, w.vllm_version)]
+    if not moved:
+        return []
+    return [f for f in _findings(request.old, snapshot, request, view, budget, upgrade_to=moved[0])
+            if f.rule == UPGRADE.id]
 
 
 def _key(finding: Finding) -> tuple[str, str | None, str | None]:
@@ -225,7 +242,9 @@ def decide(request: Request, snapshot: Snapshot, view: ClusterView, budget: Budg
         if policy.failure_mode == "deny":
             return failure(request, policy, view.problem, "cache_unavailable", code=503, reason="ServiceUnavailable")
         notes.append(f"vllm-env-guard: checked without cluster state ({view.problem}; failureMode: allow)")
-    findings = _findings(request.obj, snapshot, request, view, budget)
+    examined: list[Workload] = []
+    findings = _findings(request.obj, snapshot, request, view, budget, examined)
+    findings += _upgrade(request, snapshot, view, budget, examined)
     existing: set[tuple[str, str | None, str | None]] = set()
     if request.operation == "UPDATE" and request.old is not None and policy.updates == "warn":
         existing = {_key(f) for f in _findings(request.old, snapshot, request, view, budget)}

@@ -57,6 +57,7 @@ def configure(level: str = "info", stream: TextIO = sys.stderr) -> None:
     """Send every logger (uvicorn's included) through one JSON handler, at `level` (one of LEVELS)."""
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
+    handler.setLevel(level.upper())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

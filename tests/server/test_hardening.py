@@ -6,8 +6,11 @@ from __future__ import annotations
 import io
 import json
 import logging
+import signal
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +24,9 @@ from webhook.server import app as app_module
 from webhook.server import main as main_module
 from webhook.server.admission import DENIAL_BUDGET
 from webhook.server.logs import FIELD_LENGTH, LOGGER, JsonFormatter
+from webhook.server.tls import make_dev_certificates
 
-from .conftest import OLD_IMAGE, RunningServer, review, service, start_server, wait_until, workload
+from .conftest import OLD_IMAGE, RunningServer, free_port, review, service, start_server, wait_until, workload
 
 
 def post(running: RunningServer, body: Any, path: str = "/validate?timeout=10s") -> httpx.Response:
@@ -275,3 +279,94 @@ def test_log_level_is_an_option(tmp_path: Path) -> None:
     finally:
         configure("info")
     assert [json.loads(x)["msg"] for x in stream.getvalue().splitlines()] == ["shown"]
+
+
+# --- shutdown ---------------------------------------------------------------------------------
+
+HARNESS = """
+import sys, threading
+from webhook.server import admission, main
+from webhook.cli import main as cli
+
+main.GRACE = 5  # so the test takes seconds: the drain cuts reviews at GRACE - DRAIN_MARGIN
+real = admission.analyze
+
+def analyze(items, *args, **kwargs):
+    if any((item.obj.get("metadata") or {}).get("name") == "stuck" for item in items):
+        threading.Event().wait()  # an engine that never checks its budget
+    return real(items, *args, **kwargs)
+
+admission.analyze = analyze
+sys.exit(cli(sys.argv[1:]))
+"""
+
+
+def test_sigterm_under_load_answers_every_request_then_exits(tmp_path: Path) -> None:
+    port, health = free_port(), free_port()
+    make_dev_certificates(tmp_path)  # the CA the server will reuse
+    proc = subprocess.Popen([sys.executable, "-c", HARNESS, "serve", "--dev", "--dev-dir", str(tmp_path),
+                             "--host", "127.0.0.1", "--port", str(port), "--health-port", str(health),
+                             "--no-cluster", "--workers", "8"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    context = ssl.create_default_context(cafile=str(tmp_path / "ca.crt"))
+    url = f"https://127.0.0.1:{port}"
+    statuses: list[int] = []
+    refused: list[str] = []
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def load() -> None:  # a new connection per request, until the server stops accepting
+        while not stop.is_set():
+            try:
+                with httpx.Client(base_url=url, verify=context, timeout=30) as client:
+                    statuses.append(client.post("/validate", json=review(service())).status_code)
+            except httpx.ConnectError as exc:
+                refused.append(repr(exc))
+                return
+            except httpx.HTTPError as exc:
+                failures.append(repr(exc))
+
+    stuck: list[httpx.Response] = []
+
+    def long_review() -> None:
+        with httpx.Client(base_url=url, verify=context, timeout=60) as client:
+            body = review(workload("Deployment", {"VLLM_USE_V1": "1"}, name="stuck"))
+            stuck.append(client.post("/validate?timeout=30s", json=body))
+
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{health}", timeout=5) as probe:
+            wait_until(lambda: _get(probe, "/readyz") == 200, timeout=60, what="the server ready")
+            threads = [threading.Thread(target=load) for _ in range(2)]
+            threads += [threading.Thread(target=long_review) for _ in range(6)]
+            for thread in threads:
+                thread.start()
+            wait_until(lambda: len(statuses) >= 20, timeout=60, what="traffic")
+            wait_until(lambda: _in_progress(probe) >= 6, timeout=30, what="six long reviews in flight")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+    finally:
+        stop.set()
+        if proc.poll() is None:
+            proc.kill()
+        stderr = proc.communicate()[1]
+    assert failures == [] and set(statuses) == {200}, stderr[-2000:]
+    assert len(stuck) == 6
+    for response in stuck:
+        assert response.status_code == 200
+        assert response.json()["response"]["warnings"] == [
+            "vllm-env-guard: admitted unchecked (failureMode: allow): the server is shutting down"]
+
+
+def _in_progress(client: httpx.Client) -> float:
+    text = client.get("/metrics").text
+    return next(float(line.split(" ")[1]) for line in text.splitlines()
+                if line.startswith("vllm_env_guard_reviews_in_progress "))
+
+
+def _get(client: httpx.Client, path: str) -> int:
+    try:
+        return client.get(path).status_code
+    except httpx.TransportError:
+        return 0

@@ -238,6 +238,7 @@ def create_app(parts: Parts) -> FastAPI:
     app = FastAPI(title="vllm-env-guard", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None,
                   default_response_class=AsciiJSON)
     app.add_middleware(_Contain)
+    metrics.in_progress.set_function(lambda: parts.workers.pending)
 
     def view_for(review: Review, snapshot: Snapshot) -> ClusterView:
         if parts.cache is None or not is_checked(review):

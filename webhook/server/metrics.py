@@ -112,6 +112,8 @@ class Metrics:
         self.cert_remaining = Gauge(f"{PREFIX}_certificate_expiry_seconds",
                                     "Seconds until the certificate being served expires (negative: expired).",
                                     registry=self)
+        self.in_progress = Gauge(f"{PREFIX}_reviews_in_progress",
+                                 "Reviews being checked or waiting for a worker.", registry=self)
         self.scrape_errors = Counter(f"{PREFIX}_scrape_errors_total",
                                      "Collectors left out of a scrape because they failed.", registry=self)
         self._not_after: dt.datetime | None = None

@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
 
 from tests.support import wait_until
 from webhook.server.cache import SERVICES, Expired, Reflector
@@ -330,7 +331,15 @@ def test_a_watch_expired_by_compaction_is_detected_and_relisted(assets_dir: str)
         reflector = Reflector(SERVICES, SERVICES.lister(cp.api_client))
         old = reflector.list()
         core.create_namespaced_service("default", {"metadata": {"name": "vllm"}, "spec": {"ports": [{"port": 80}]}})
-        time.sleep(3)  # two compactions: `old` is gone
+
+        def compacted() -> bool:
+            try:
+                core.list_service_for_all_namespaces(resource_version=old, resource_version_match="Exact", limit=1)
+            except ApiException as exc:
+                return exc.status == 410
+            return False
+
+        wait_until(compacted, what="etcd to compact `old` away")
         with pytest.raises(Expired):
             reflector.watch(old)
         reflector.list()

@@ -49,14 +49,10 @@ from webhook.server.logs import log, log_exception, request_uid
 from webhook.server.metrics import Metrics
 from webhook.server.policy import PolicyStore, Snapshot
 from webhook.server.tls import LiveTLS
-from webhook.server.workers import DEFAULT_QUEUE_LIMIT, DEFAULT_SIZE, Busy, WorkerPool
+from webhook.server.workers import Busy, WorkerPool
 
 DEADLINE_SHARE = 0.8  # of the API server's timeout: answer before it gives up
 MAX_INT_DIGITS = 4300  # Python's default int_max_str_digits: longer integer literals are refused
-
-
-def _pool() -> WorkerPool:
-    return WorkerPool(DEFAULT_SIZE, DEFAULT_QUEUE_LIMIT)
 
 
 @dataclass
@@ -68,7 +64,7 @@ class Parts:
     metrics: Metrics
     cache: ClusterCache | None = None
     reload_interval: float = 1.0
-    workers: WorkerPool = field(default_factory=_pool)
+    workers: WorkerPool = field(default_factory=WorkerPool)
     stop_by: float | None = None  # monotonic: set when shutdown begins (see `drain`)
 
 

@@ -49,7 +49,7 @@ class _Job(Generic[T]):
 class WorkerPool:
     """`size` daemon threads (started on first use) taking jobs from a queue of `queue_limit`."""
 
-    def __init__(self, size: int, queue_limit: int) -> None:
+    def __init__(self, size: int = DEFAULT_SIZE, queue_limit: int = DEFAULT_QUEUE_LIMIT) -> None:
         if size < 1 or queue_limit < 0:
             raise ValueError("a pool needs at least one worker and a queue limit of 0 or more")
         self.size, self.queue_limit = size, queue_limit

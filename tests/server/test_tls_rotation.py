@@ -42,8 +42,8 @@ class Traffic:
     """Clients posting AdmissionReviews back to back: one opening a connection (a handshake)
     per request, one keeping its connection alive."""
 
-    def __init__(self, running: RunningServer) -> None:
-        self.running = running
+    def __init__(self, running: RunningServer, cert: tuple[Path, Path] | None = None) -> None:
+        self.running, self.cert = running, cert
         self.stop = threading.Event()
         self.ok = 0
         self.failures: list[str] = []
@@ -51,7 +51,10 @@ class Traffic:
 
     def loop(self, keepalive: int) -> None:
         limits = httpx.Limits(max_keepalive_connections=keepalive)
-        with self.running.client(limits=limits) as client:
+        context = self.running.context()
+        if self.cert:
+            context.load_cert_chain(*self.cert)
+        with httpx.Client(base_url=self.running.url, verify=context, timeout=10, limits=limits) as client:
             while not self.stop.is_set():
                 try:
                     response = client.post("/validate", json=review(service()))
@@ -234,6 +237,51 @@ def test_the_client_ca_file_is_the_whole_trust_set_after_a_reload(tmp_path: Path
         trusted.write_bytes(two.ca.read_bytes())
         wait_until(lambda: _accepted(running, from_two), what="the new client CA trusted")
         assert not _accepted(running, from_one)  # the old CA is gone
+    finally:
+        running.stop()
+
+
+def _ca(directory: Path, name: str) -> Path:
+    """A CA named `name` in `directory` (ca.crt, ca.key), as `_signed` expects."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .sign(key, hashes.SHA256()))
+    directory.mkdir(parents=True)
+    (directory / "ca.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                          serialization.PrivateFormat.PKCS8,
+                                                          serialization.NoEncryption()))
+    (directory / "ca.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return directory / "ca.crt"
+
+
+def test_client_ca_rotated_mid_traffic_with_zero_failed_requests(tmp_path: Path) -> None:
+    """The usual rotation: old CA, then old + new while clients switch, then the new one only."""
+    old, new = _ca(tmp_path / "old", "apiserver CA 1"), _ca(tmp_path / "new", "apiserver CA 2")
+    from_old = _signed(tmp_path / "old", tmp_path / "client-old", server=False)
+    from_new = _signed(tmp_path / "new", tmp_path / "client-new", server=False)
+    trusted = tmp_path / "client-ca.crt"
+    trusted.write_bytes(old.read_bytes())
+    (tmp_path / "server").mkdir()
+    running = start_server(tmp_path / "server", "--client-ca", str(trusted))
+    try:
+        with Traffic(running, from_old) as before:
+            wait_until(lambda: before.ok >= 10)
+            trusted.write_bytes(old.read_bytes() + new.read_bytes())
+            wait_until(lambda: _accepted(running, from_new), what="both CAs trusted")
+            count = before.ok
+            wait_until(lambda: before.ok >= count + 10)
+        with Traffic(running, from_new) as after:
+            wait_until(lambda: after.ok >= 10)
+            trusted.write_bytes(new.read_bytes())
+            wait_until(lambda: not _accepted(running, from_old), what="the old CA dropped")
+            count = after.ok
+            wait_until(lambda: after.ok >= count + 10)
+        assert before.failures == [] and after.failures == []
     finally:
         running.stop()
 

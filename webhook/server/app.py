@@ -156,6 +156,7 @@ class _Contain:
                                      headers={"connection": "close"})
                 await response(scope, receive, send)
 
+
 class _Watched:
     """Files whose change triggers `reload` (polled by content hash)."""
 

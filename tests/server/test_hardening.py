@@ -235,6 +235,24 @@ def test_slow_headers_and_bodies_are_cut_and_healthz_stays_up(running: RunningSe
             sock.close()
 
 
+def test_past_the_connection_limit_requests_get_503_and_the_probe_port_still_answers(tmp_path: Path) -> None:
+    health = free_port()
+    running = start_server(tmp_path, "--max-connections", "3", "--health-port", str(health))
+    held = [_tls_socket(running) for _ in range(2)]
+    try:
+        with running.client() as client:
+            wait_until(lambda: client.get("/healthz").status_code == 503, what="the limit reached")
+            with httpx.Client(base_url=f"http://127.0.0.1:{health}", timeout=10) as probe:
+                assert probe.get("/healthz").status_code == 200
+            for sock in held:
+                sock.close()
+            wait_until(lambda: client.get("/healthz").status_code == 200, what="connections freed")
+    finally:
+        for sock in held:
+            sock.close()
+        running.stop()
+
+
 # --- wording and logs -------------------------------------------------------------------------
 
 

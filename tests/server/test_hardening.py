@@ -321,11 +321,11 @@ sys.exit(cli(sys.argv[1:]))
 
 def test_sigterm_under_load_answers_every_request_then_exits(tmp_path: Path) -> None:
     port, health = free_port(), free_port()
-    make_dev_certificates(tmp_path)  # the CA the server will reuse
+    ca = make_dev_certificates(tmp_path).ca  # the server reuses this CA
+    context = ssl.create_default_context(cafile=str(ca))
     proc = subprocess.Popen([sys.executable, "-c", HARNESS, "serve", "--dev", "--dev-dir", str(tmp_path),
                              "--host", "127.0.0.1", "--port", str(port), "--health-port", str(health),
                              "--no-cluster", "--workers", "8"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    context = ssl.create_default_context(cafile=str(tmp_path / "ca.crt"))
     url = f"https://127.0.0.1:{port}"
     statuses: list[int] = []
     refused: list[str] = []

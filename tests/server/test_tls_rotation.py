@@ -25,10 +25,10 @@ from webhook.server.tls import LiveTLS, TLSError, make_dev_certificates
 from .conftest import RunningServer, free_port, review, service, start_server, wait_until
 
 
-def served_serial(running: RunningServer) -> int:
+def served_serial(running: RunningServer, context: ssl.SSLContext | None = None) -> int:
     """The serial of the certificate a new handshake gets."""
     with (socket.create_connection(("127.0.0.1", running.port), timeout=5) as raw,
-          running.context().wrap_socket(raw, server_hostname="127.0.0.1") as tls):
+          (context or running.context()).wrap_socket(raw, server_hostname="127.0.0.1") as tls):
         der = tls.getpeercert(binary_form=True)
     assert der is not None
     return x509.load_der_x509_certificate(der).serial_number
@@ -331,12 +331,13 @@ def test_an_expired_certificate_is_refused_on_reload_and_readyz_fails_when_the_s
         wait_until(lambda: 'result="failure",what="certificate"} 1.0' in client.get("/metrics").text)
         assert served_serial(running) == serial
         assert client.get("/readyz").status_code == 200
-    short = _signed(certs, tmp, server=True, after=dt.timedelta(seconds=3))
+    short = _signed(certs, tmp, server=True, after=dt.timedelta(seconds=6))
     running.certs.key.write_bytes(short[1].read_bytes())
     running.certs.cert.write_bytes(short[0].read_bytes())
-    wait_until(lambda: served_serial(running) == file_serial(running.certs.cert), what="the short-lived one served")
     insecure = ssl.create_default_context()
     insecure.check_hostname, insecure.verify_mode = False, ssl.CERT_NONE  # it is about to expire
+    wait_until(lambda: served_serial(running, insecure) == file_serial(running.certs.cert),
+               what="the short-lived one served")
     with httpx.Client(base_url=running.url, verify=insecure, timeout=10) as client:
         readyz = wait_until(lambda: (r := client.get("/readyz")).status_code == 503 and r, what="not ready")
         assert readyz.json() == {"status": "not ready", "reasons": ["the certificate being served has expired"]}

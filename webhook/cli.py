@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from webhook import __version__
+from webhook.server.workers import DEFAULT_QUEUE_LIMIT, DEFAULT_SIZE
 
 _PROG = "vllm-env-guard"
 FORMATS = ("text", "json", "sarif", "junit", "github")
@@ -123,6 +124,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--kubeconfig", help="cluster access for the Service cache (default: in-cluster, else $KUBECONFIG or ~/.kube/config)")
     serve.add_argument("--no-cluster", action="store_true", help="do not watch the cluster (no live Service awareness)")
     _self_managed_options(serve)
+    serve.add_argument("--health-port", type=int, metavar="PORT",
+                       help="also serve /healthz, /readyz and /metrics over plain HTTP on this port (for probes "
+                       "and scrapes that hold no client certificate)")
+    serve.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info",
+                       help="least severe JSON log lines written (default info)")
+    serve.add_argument("--workers", type=_positive, default=DEFAULT_SIZE, metavar="N",
+                       help=f"reviews checked at once, each on a worker thread (default {DEFAULT_SIZE})")
+    serve.add_argument("--queue-limit", type=_positive, default=DEFAULT_QUEUE_LIMIT, metavar="N",
+                       help="reviews waiting for a worker; past it a review gets the failure mode at once "
+                       f"with a 'server busy' warning (default {DEFAULT_QUEUE_LIMIT})")
+    serve.add_argument("--max-connections", type=_positive, default=256, metavar="N",
+                       help="connections served at once; requests past it get HTTP 503 (default 256)")
 
     registry = commands.add_parser("registry", help="the bundled vLLM variable registries")
     actions = registry.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -142,6 +155,16 @@ def build_parser() -> argparse.ArgumentParser:
     importing.add_argument("--output", "-o", help="write the registry as JSON here (default: stdout)")
     _registry_options(lint, explain, serve, actions)
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}")
+    return value
 
 
 def _registry_options(lint: argparse.ArgumentParser, explain: argparse.ArgumentParser,

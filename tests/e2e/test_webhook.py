@@ -27,11 +27,14 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
 
 from tests.support import wait_until
 from webhook.server.cache import SERVICES, Expired, Reflector
 
 from .controlplane import ControlPlane
+
+WAIT = 60  # seconds for a condition: a start or a kubectl round trip can take long on a loaded machine
 
 pytestmark = pytest.mark.e2e
 
@@ -96,7 +99,7 @@ def start_server(cp: ControlPlane, tmp: Path, kubeconfig: str, config: str, read
     server = Server(proc, f"https://127.0.0.1:{port}", cp.ca_cert_path, log)
     expected = 200 if ready else 503
     try:
-        wait_until(lambda: server.proc.poll() is not None or server.get("/readyz")[0] == expected, what="/readyz")
+        wait_until(lambda: server.proc.poll() is not None or server.get("/readyz")[0] == expected, timeout=WAIT, what="/readyz")
     except BaseException:
         server.stop()
         raise
@@ -175,7 +178,7 @@ def guard(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory)
     guard = Guard(control_plane, server, label)
     probe = guard.namespace()
     wait_until(lambda: "denied the request" in guard.apply(service("vllm", probe), "--dry-run=server").stderr,
-             what="the webhook configuration to take effect")
+             timeout=WAIT, what="the webhook configuration to take effect")
     yield guard
     control_plane.kubectl("delete", "validatingwebhookconfiguration", "vllm-env-guard-e2e", "--ignore-not-found")
     server.stop()
@@ -253,7 +256,7 @@ def test_a_pod_is_denied_where_a_colliding_service_exists(guard: Guard) -> None:
     assert "Warning: [service-link-collision, error, warn mode] VLLM_PORT: Rename Service \"vllm\"" in created.stderr
     guard.label_namespace(namespace, "enforce")
     denied = wait_until(lambda: (r := guard.apply(pod("p", namespace))).returncode != 0 and r,
-                      what="the cache to see the namespace label")
+                      timeout=WAIT, what="the cache to see the namespace label")
     assert f"{DENIED}Pod {namespace}/p would break vLLM (1 error):" in denied.stderr
     assert f"- [service-link-collision] container vllm: Service {namespace}/vllm injects VLLM_PORT=tcp://" \
            in denied.stderr
@@ -266,7 +269,7 @@ def test_a_colliding_service_is_denied_with_the_workloads_it_would_break(guard: 
     namespace = guard.namespace()
     assert guard.apply(deployment("llm", namespace)).returncode == 0
     denied = wait_until(lambda: "it breaks" in (r := guard.apply(service("vllm", namespace), "--dry-run=server")).stderr
-                      and r, what="the cache to see the Deployment")
+                      and r, timeout=WAIT, what="the cache to see the Deployment")
     assert f"it breaks Deployment {namespace}/llm (container vllm)" in denied.stderr
 
 
@@ -275,7 +278,7 @@ def test_updates_keep_old_errors_as_warnings_and_deny_new_ones(guard: Guard) -> 
     assert guard.apply(deployment("llm", namespace, {"VLLM_USE_V1": "true"})).returncode == 0
     guard.label_namespace(namespace, "enforce")
     wait_until(lambda: guard.apply(deployment("other", namespace, {"VLLM_USE_V1": "true"}),
-                                 "--dry-run=server").returncode != 0, what="the cache to see the label")
+                                 "--dry-run=server").returncode != 0, timeout=WAIT, what="the cache to see the label")
     scaled = guard.apply(deployment("llm", namespace, {"VLLM_USE_V1": "true"}, replicas=2))
     assert scaled.returncode == 0, scaled.stderr
     assert "Warning: [env-parse-error, error, pre-existing] VLLM_USE_V1" in scaled.stderr
@@ -293,7 +296,7 @@ def test_configmap_values_are_checked_and_the_ignore_annotation_applies(guard: G
     assert guard.apply(configmap).returncode == 0
     denied = wait_until(lambda: (r := guard.apply(deployment("llm", namespace, env_from="vllm-env"),
                                                 "--dry-run=server")).returncode != 0 and r,
-                      what="the cache to see the ConfigMap")
+                      timeout=WAIT, what="the cache to see the ConfigMap")
     assert "[env-parse-error]" in denied.stderr
     ignored = guard.apply(service("vllm", namespace, {"vllm-env-guard.io/ignore": "service-link-collision"}))
     assert ignored.returncode == 0, ignored.stderr
@@ -330,7 +333,15 @@ def test_a_watch_expired_by_compaction_is_detected_and_relisted(assets_dir: str)
         reflector = Reflector(SERVICES, SERVICES.lister(cp.api_client))
         old = reflector.list()
         core.create_namespaced_service("default", {"metadata": {"name": "vllm"}, "spec": {"ports": [{"port": 80}]}})
-        time.sleep(3)  # two compactions: `old` is gone
+
+        def compacted() -> bool:
+            try:
+                core.list_service_for_all_namespaces(resource_version=old, resource_version_match="Exact", limit=1)
+            except ApiException as exc:
+                return exc.status == 410
+            return False
+
+        wait_until(compacted, timeout=WAIT, what="etcd to compact `old` away")
         with pytest.raises(Expired):
             reflector.watch(old)
         reflector.list()
@@ -339,7 +350,7 @@ def test_a_watch_expired_by_compaction_is_detected_and_relisted(assets_dir: str)
         reflector.start()  # and the running loop keeps up from the new list
         core.create_namespaced_service("default", {"metadata": {"name": "vllm-dp-master"},
                                                    "spec": {"ports": [{"port": 80}]}})
-        wait_until(lambda: reflector.get("default", "vllm-dp-master") is not None, what="the watch event")
+        wait_until(lambda: reflector.get("default", "vllm-dp-master") is not None, timeout=WAIT, what="the watch event")
         stopping = time.monotonic()
         reflector.stop()
         assert time.monotonic() - stopping < 2  # stop() interrupts the blocked watch
@@ -358,13 +369,13 @@ def test_with_the_server_stopped_ignore_admits_and_fail_rejects(control_plane: C
         def attempt() -> subprocess.CompletedProcess[str]:
             return guard.apply(service("vllm", namespace), "--dry-run=server")
 
-        wait_until(lambda: DENIED in attempt().stderr, what="the second webhook")
+        wait_until(lambda: DENIED in attempt().stderr, timeout=WAIT, what="the second webhook")
         assert server.stop() == 0  # graceful SIGTERM
         register(control_plane, name, server.url, label, failure_policy="Ignore")
-        admitted = wait_until(lambda: (r := attempt()).returncode == 0 and r, what="failurePolicy Ignore")
+        admitted = wait_until(lambda: (r := attempt()).returncode == 0 and r, timeout=WAIT, what="failurePolicy Ignore")
         assert "service/vllm created (server dry run)" in admitted.stdout
         register(control_plane, name, server.url, label, failure_policy="Fail")
-        rejected = wait_until(lambda: (r := attempt()).returncode != 0 and r, what="failurePolicy Fail")
+        rejected = wait_until(lambda: (r := attempt()).returncode != 0 and r, timeout=WAIT, what="failurePolicy Fail")
         assert f'failed calling webhook "{WEBHOOK}"' in rejected.stderr
         assert "connection refused" in rejected.stderr
     finally:

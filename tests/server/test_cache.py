@@ -223,3 +223,44 @@ def test_the_view_of_a_service_holds_the_namespaces_vllm_workloads_and_labels() 
         assert {s.resource for s in cache.stats()} == {"services", "namespaces", *(r.name for r in WORKLOADS)}
     finally:
         cache.stop()
+
+
+def test_http_410_on_the_list_lists_again_from_scratch(started: list[Reflector]) -> None:
+    script = Script(listing(service("a"), token="page2"), ApiException(status=410, reason="Gone"),
+                    listing(service("b")))
+    reflector = run(started, SERVICES, script)
+    wait_until(lambda: reflector.synced.is_set())
+    assert names(reflector) == ["b"]  # the half-read first list was dropped
+    assert [c.get("_continue") for c in script.calls[:3]] == [None, "page2", None]
+    assert reflector.stats().errors == 0 and reflector.error is None
+
+
+def test_a_watch_error_that_is_not_410_is_an_error_then_a_relist(started: list[Reflector],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("webhook.server.cache.BACKOFF", (0.05, 0.05))
+    script = Script(
+        listing(service("a")),
+        Response(events=[event("ADDED", service("b"), "11"),
+                         {"type": "ERROR", "object": {"kind": "Status", "code": 500, "reason": "InternalError"}}]),
+        listing(service("c"), version="20"),
+    )
+    reflector = run(started, SERVICES, script)
+    wait_until(lambda: names(reflector) == ["c"])
+    stats = reflector.stats()
+    assert stats.errors == 1 and stats.relists == 1 and reflector.error is None
+    assert script.calls[3]["resource_version"] == "20"
+
+
+def test_a_synced_cache_that_starts_failing_is_a_problem_for_reviews(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("webhook.server.cache.BACKOFF", (5.0, 5.0))  # stays failing during the test
+    services = Script(listing(service("vllm")), ApiException(status=500, reason="Internal Server Error"))
+    cache = ClusterCache(lambda r: services if r is SERVICES else Script(listing()), workloads=False)
+    cache.start()
+    try:
+        wait_until(lambda: cache.services.error == "HTTP 500 Internal Server Error")
+        assert cache.synced  # listed once: the objects are kept ...
+        view = cache.view("llm", service=False, budget=0.2)
+        assert view.problem == "services: HTTP 500 Internal Server Error"  # ... but reviews are told
+        assert view.links is not None and [s["metadata"]["name"] for s in view.links("llm").services()] == ["vllm"]
+    finally:
+        cache.stop()

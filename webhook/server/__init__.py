@@ -4,6 +4,7 @@
 - `policy`: the `server:` section of the config file (enforce/warn, failure mode, ...).
 - `cache`: list+watch of the cluster's Services, Namespaces and vLLM workloads.
 - `tls`: the serving certificate, reloaded in place; `--dev` certificates.
-- `app`: the FastAPI application; `main`: wiring, uvicorn, shutdown.
+- `app`: the FastAPI application; `workers`: the bounded pool the engine runs on;
+  `main`: wiring, uvicorn, probes port, slow clients, shutdown.
 - `metrics`, `logs`: Prometheus metrics and JSON logs.
 """

@@ -14,7 +14,6 @@ The decision for one request:
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -33,6 +32,8 @@ CHECKED_SUBRESOURCES = ("", "ephemeralcontainers")
 WARNING_LENGTH = 120  # API docs: "Limit warnings to 120 characters if possible"
 WARNINGS_BUDGET = 4096  # runes; past it the API server truncates every warning, then drops them
 ERRORS_SHOWN = 10
+DENIAL_BUDGET = 4096  # characters of a denial message (kubectl prints all of it)
+DENIAL_LINE = 600  # characters of one error in a denial
 DEFAULT_TIMEOUT = 10.0  # seconds; the API server's default timeoutSeconds
 MAX_TIMEOUT = 30.0  # the largest timeoutSeconds a webhook configuration accepts
 
@@ -116,15 +117,22 @@ def _string(request: Mapping[str, Any], key: str) -> str:
     return value
 
 
+def _shown(value: Any) -> str:
+    """A received value quoted in an error: printable and short."""
+    if isinstance(value, Mapping | list):
+        return "a JSON object" if isinstance(value, Mapping) else "a JSON array"
+    return shorten(sanitize(repr(value[:80] if isinstance(value, str) else value)), 60)
+
+
 def parse_review(body: Any) -> Request:
     """The request of an AdmissionReview (parsed JSON); InvalidReview says what is wrong."""
     review = _mapping(body, "the body")
     assert review is not None
     if review.get("kind") != "AdmissionReview":
-        raise InvalidReview(f"kind must be AdmissionReview, got {review.get('kind')!r}")
+        raise InvalidReview(f"kind must be AdmissionReview, got {_shown(review.get('kind'))}")
     api_version = review.get("apiVersion")
     if api_version not in API_VERSIONS:
-        raise InvalidReview(f"apiVersion must be one of {', '.join(API_VERSIONS)}, got {api_version!r}")
+        raise InvalidReview(f"apiVersion must be one of {', '.join(API_VERSIONS)}, got {_shown(api_version)}")
     request = _mapping(review.get("request"), "request")
     assert request is not None
     uid = _string(request, "uid")
@@ -132,7 +140,7 @@ def parse_review(body: Any) -> Request:
         raise InvalidReview("request.uid is missing")
     operation = _string(request, "operation")
     if operation not in OPERATIONS:
-        raise InvalidReview(f"request.operation must be one of {', '.join(OPERATIONS)}, got {operation!r}")
+        raise InvalidReview(f"request.operation must be one of {', '.join(OPERATIONS)}, got {_shown(operation)}")
     kind = _mapping(request.get("kind"), "request.kind", required=False) or {}
     obj = _mapping(request.get("object"), "request.object", required=operation in ("CREATE", "UPDATE"))
     old = _mapping(request.get("oldObject"), "request.oldObject", required=False)
@@ -285,12 +293,15 @@ def failure(request: Request, policy: ServerPolicy, why: str, trigger: str, *,
 # --- wording ----------------------------------------------------------------------------------
 
 
+# C0/C1 controls (\n, \t, ESC, ...), lone surrogates (not valid UTF-8), bidi controls and
+# marks (U+202E makes a terminal show text reversed), zero-width characters, and any whitespace
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\s]+")
+
+
 def sanitize(text: str) -> str:
-    """One line of valid UTF-8 without control characters (the API server drops warnings with
-    any, and they could drive a terminal)."""
-    # Cc: C0/C1 controls (\n, \t, ESC, ...); Cs: lone surrogates, which are not valid UTF-8
-    cleaned = "".join(" " if unicodedata.category(c) in ("Cc", "Cs") else c for c in text)
-    return re.sub(r"\s+", " ", cleaned).strip()
+    """One line of valid UTF-8 without control, bidi or zero-width characters (the API server
+    drops warnings with controls, and they could drive or mislead a terminal)."""
+    return _UNSAFE.sub(" ", text).strip()
 
 
 def shorten(text: str, limit: int = WARNING_LENGTH) -> str:
@@ -330,17 +341,29 @@ def _sentence(text: str) -> str:
 
 
 def denial_message(request: Request, errors: Sequence[Finding]) -> str:
-    """What kubectl prints after `denied the request:`: each error with its fix, then how to opt out."""
+    """What kubectl prints after `denied the request:`: each error with its fix (in the engine's
+    order, at most ERRORS_SHOWN, each shortened to DENIAL_LINE with its fix kept), then how to opt
+    out; at most DENIAL_BUDGET characters in all."""
     count = f"{len(errors)} error{'s' if len(errors) > 1 else ''}"
-    lines = [sanitize(f"{request.ref} would break vLLM ({count}):")]
-    for f in errors[:ERRORS_SHOWN]:
-        where = f"container {f.container}: " if f.container else ""
-        fix = f" Fix: {_sentence(f.hint)}" if f.hint else ""
-        lines.append(f"- [{f.rule}] {where}{_sentence(f.message)}{fix}")
-    if len(errors) > ERRORS_SHOWN:
-        lines.append(f"- and {len(errors) - ERRORS_SHOWN} more; run vllm-env-guard lint for all")
-    rules = ",".join(dict.fromkeys(f.rule for f in errors))
-    lines.append(f'To accept this risk for this object, annotate it {IGNORE_ANNOTATION}: "{rules}".')
+    head = shorten(sanitize(f"{request.ref} would break vLLM ({count}):"), DENIAL_LINE)
+    rules = ",".join(dict.fromkeys(sanitize(f.rule) for f in errors))
+    tail = shorten(f'To accept this risk for this object, annotate it {IGNORE_ANNOTATION}: "{rules}".', DENIAL_LINE)
+    more = "- and {} more; run vllm-env-guard lint for all"
+    room = DENIAL_BUDGET - len(head) - len(tail) - len(more) - 12  # newlines and the count
+    lines = [head]
+    for index, f in enumerate(errors[:ERRORS_SHOWN]):
+        where = f"container {sanitize(f.container)}: " if f.container else ""
+        fix = shorten(f" Fix: {_sentence(f.hint)}", DENIAL_LINE // 3) if f.hint else ""
+        line = shorten(f"- [{sanitize(f.rule)}] {where}{_sentence(f.message)}", DENIAL_LINE - len(fix)) + fix
+        if len(line) + 1 > room:
+            lines.append(more.format(len(errors) - index))
+            break
+        room -= len(line) + 1
+        lines.append(line)
+    else:
+        if len(errors) > ERRORS_SHOWN:
+            lines.append(more.format(len(errors) - ERRORS_SHOWN))
+    lines.append(tail)
     return "\n".join(lines)
 
 

@@ -1,31 +1,35 @@
 """The FastAPI application: /validate, /healthz, /readyz, /metrics.
 
-/validate never answers 500 for bad input: a body over the limit is 413, anything that is not
-an AdmissionReview is 400, both as `{"error": "..."}`. Once the request is understood, every
-answer is an AdmissionReview: the engine runs in a thread under a deadline derived from the
-API server's `?timeout=`, and an exception or a missed deadline is answered by the failure mode
-(default: allow with a warning), so a bug in the engine cannot block the cluster.
+/validate never answers 5xx: a body over the limit is 413, one that does not arrive in time is
+408, anything that is not an AdmissionReview is 400, all as `{"error": "..."}`. Once the request
+is understood, every answer is an AdmissionReview: the engine runs on the worker pool under a
+`Budget` derived from the API server's `?timeout=` (and, once shutdown began, from the time
+left before it), and an exception, a missed deadline, a full pool or a shutdown is answered by
+the failure mode (default: allow with a warning), so a bug or an overload cannot block the
+cluster. Responses are ASCII JSON, so any string a request carried (lone surrogates included)
+is echoed exactly and never fails to encode.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import hashlib
 import json
 import logging
-import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from webhook.budget import Budget, OutOfTime
 from webhook.server.admission import (
     ClusterView,
     Decision,
@@ -45,9 +49,10 @@ from webhook.server.logs import log, log_exception, request_uid
 from webhook.server.metrics import Metrics
 from webhook.server.policy import PolicyStore, Snapshot
 from webhook.server.tls import LiveTLS
+from webhook.server.workers import Busy, WorkerPool
 
-T = TypeVar("T")
 DEADLINE_SHARE = 0.8  # of the API server's timeout: answer before it gives up
+MAX_INT_DIGITS = 4300  # Python's default int_max_str_digits: longer integer literals are refused
 
 
 @dataclass
@@ -59,60 +64,97 @@ class Parts:
     metrics: Metrics
     cache: ClusterCache | None = None
     reload_interval: float = 1.0
+    workers: WorkerPool = field(default_factory=WorkerPool)
+    stop_by: float | None = None  # monotonic: set when shutdown begins (see `drain`)
+
+
+def drain(parts: Parts, seconds: float) -> None:
+    """Shutdown began (on the event loop): reviews get at most `seconds` more, then the ones still
+    running are answered by the failure mode, so none is cut without an AdmissionReview."""
+    parts.stop_by = time.monotonic() + seconds
+    asyncio.get_running_loop().call_later(seconds, parts.workers.cancel_all, "the server is shutting down")
+
+
+class AsciiJSON(JSONResponse):
+    """JSON with every non-ASCII character escaped: lone surrogates survive, and encoding cannot fail."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, separators=(",", ":")).encode("ascii")
 
 
 class BodyTooLarge(Exception):
     pass
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused past `limit` bytes by Content-Length or as it streams in."""
+class BodyTooSlow(Exception):
+    pass
+
+
+async def read_body(request: Request, limit: int, seconds: float) -> bytes:
+    """The body, refused past `limit` bytes by Content-Length or as it streams in, and when it
+    has not all arrived within `seconds`."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(f"body of {declared} bytes is over the limit of {limit} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"body is over the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise BodyTooLarge(f"body is over the limit of {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyTooSlow(f"body not received within {seconds:.1f}s") from None
     return b"".join(chunks)
+
+
+def _integer(text: str) -> int:
+    if len(text) > MAX_INT_DIGITS:
+        raise InvalidReview(f"body holds an integer of more than {MAX_INT_DIGITS} digits")
+    return int(text)
 
 
 def _load(body: bytes) -> Review:
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidReview(f"body is not JSON: {exc}") from None
+        data = json.loads(body, parse_int=_integer)
     except RecursionError:
         raise InvalidReview("body is nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        if isinstance(exc, InvalidReview):
+            raise
+        raise InvalidReview(f"body is not JSON: {str(exc)[:200]}") from None
     return parse_review(data)
 
 
-async def _in_thread(work: Callable[[], T]) -> T:
-    """Run `work` in a daemon thread (an engine stuck forever must not block shutdown)."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
-    context = contextvars.copy_context()
+class _Contain:
+    """Outermost ASGI wrapper: an exception that escapes a handler is logged and answered here
+    (400 on /validate, else 500, both closing the connection), never re-raised into uvicorn,
+    which would drop the connection without a word."""
 
-    def settle(result: Any, error: BaseException | None) -> None:
-        if future.done():
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
             return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)
+        started = False
 
-    def run() -> None:
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            result = context.run(work)
-        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
-            loop.call_soon_threadsafe(settle, None, exc)
-        else:
-            loop.call_soon_threadsafe(settle, result, None)
-
-    threading.Thread(target=run, name="admission", daemon=True).start()
-    return await future
+            await self.app(scope, receive, tracking)
+        except Exception:  # noqa: BLE001 - see the class docstring
+            log_exception("unhandled error", path=str(scope.get("path", ""))[:100])
+            if not started:
+                status = 400 if scope.get("path") == "/validate" else 500
+                response = AsciiJSON({"error": "the request could not be handled"}, status_code=status,
+                                     headers={"connection": "close"})
+                await response(scope, receive, send)
 
 
 class _Watched:
@@ -160,10 +202,10 @@ def create_app(parts: Parts) -> FastAPI:
 
     def certificate_loaded() -> None:
         if parts.tls.certificate is not None:
-            metrics.cert_expiry.set(parts.tls.certificate.not_valid_after_utc.timestamp())
+            metrics.certificate(parts.tls.certificate.not_valid_after_utc)
 
     async def reload_loop() -> None:
-        # Runs on the event loop thread, so a new chain never races a handshake.
+        # Runs on the event loop thread, so a new context never races a handshake.
         watched = [_Watched("certificate", parts.tls.paths, parts.tls.reload)]
         if parts.policy.paths:
             watched.append(_Watched("config", parts.policy.paths, parts.policy.reload))
@@ -185,10 +227,15 @@ def create_app(parts: Parts) -> FastAPI:
             reloader.cancel()
             with suppress(asyncio.CancelledError):
                 await reloader
+            parts.workers.cancel_all("the server is shutting down")
+            parts.workers.close()
             if parts.cache is not None:
                 await asyncio.to_thread(parts.cache.stop)
 
-    app = FastAPI(title="vllm-env-guard", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="vllm-env-guard", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None,
+                  default_response_class=AsciiJSON)
+    app.add_middleware(_Contain)
+    metrics.in_progress.set_function(lambda: parts.workers.pending)
 
     def view_for(review: Review, snapshot: Snapshot) -> ClusterView:
         if parts.cache is None or not is_checked(review):
@@ -196,73 +243,111 @@ def create_app(parts: Parts) -> FastAPI:
         return parts.cache.view(review.namespace or "default", service=review.is_service,
                                 budget=snapshot.policy.lookup_budget)
 
+    def check(review: Review, snapshot: Snapshot, budget: Budget) -> Decision:
+        return decide(review, snapshot, view_for(review, snapshot), budget=budget)
+
     async def answer(review: Review, snapshot: Snapshot, seconds: float) -> Decision:
+        policy = snapshot.policy
+        budget = Budget.within(seconds)
         try:
-            return await asyncio.wait_for(_in_thread(lambda: decide(review, snapshot, view_for(review, snapshot))),
+            return await asyncio.wait_for(parts.workers.submit(lambda: check(review, snapshot, budget), budget),
                                           timeout=seconds)
-        except TimeoutError:
+        except Busy as exc:
+            log(logging.WARNING, "server busy; failure mode", reason=str(exc))
+            return failure(review, policy, f"server busy ({exc})", "busy", code=429, reason="TooManyRequests")
+        except (TimeoutError, OutOfTime):
+            if parts.stop_by is not None and time.monotonic() >= parts.stop_by - 0.01:
+                log(logging.WARNING, "check cut by shutdown")
+                return failure(review, policy, "the server is shutting down", "shutdown",
+                               code=503, reason="ServiceUnavailable")
             log(logging.ERROR, "check did not finish in time", seconds=round(seconds, 3))
-            return failure(review, snapshot.policy, f"the check did not finish within {seconds:.1f}s", "timeout",
+            return failure(review, policy, f"the check did not finish within {seconds:.1f}s", "timeout",
                            code=504, reason="Timeout")
         except Exception as exc:  # noqa: BLE001 - a bug must not block the cluster (failure mode)
             log_exception("check failed")
-            return failure(review, snapshot.policy, f"internal error ({type(exc).__name__})", "internal_error")
+            return failure(review, policy, f"internal error ({type(exc).__name__})", "internal_error")
+
+    def refuse(status: int, reason: str, error: str) -> Response:
+        metrics.invalid.labels(reason).inc()
+        log(logging.WARNING, "request refused", status=status, error=error)
+        headers = {"connection": "close"} if status == 408 else None
+        return AsciiJSON({"error": error}, status_code=status, headers=headers)
 
     @app.post("/validate")
     async def validate(request: Request) -> Response:
         started = time.monotonic()
         snapshot = parts.policy.current
+        seconds = parse_timeout(request.query_params.get("timeout")) * DEADLINE_SHARE
+        if parts.stop_by is not None:
+            seconds = min(seconds, parts.stop_by - started)
         try:
-            review = _load(await read_body(request, snapshot.policy.max_body_bytes))
+            review = _load(await read_body(request, snapshot.policy.max_body_bytes, max(0.05, seconds)))
         except BodyTooLarge as exc:
-            metrics.invalid.labels("too_large").inc()
-            log(logging.WARNING, "request refused", status=413, error=str(exc))
-            return JSONResponse({"error": str(exc)}, status_code=413)
+            return refuse(413, "too_large", str(exc))
+        except BodyTooSlow as exc:
+            return refuse(408, "too_slow", str(exc))
         except InvalidReview as exc:
-            metrics.invalid.labels("malformed").inc()
-            log(logging.WARNING, "request refused", status=400, error=str(exc))
-            return JSONResponse({"error": str(exc)}, status_code=400)
+            return refuse(400, "malformed", str(exc))
+        except ClientDisconnect:
+            return refuse(400, "disconnected", "the client went away before sending the whole body")
         token = request_uid.set(review.uid)
         try:
-            budget = parse_timeout(request.query_params.get("timeout")) * DEADLINE_SHARE
-            decision = await answer(review, snapshot, max(0.05, budget - (time.monotonic() - started)))
-            seconds = time.monotonic() - started
-            metrics.admission(review.kind, review.operation, decision.allowed, review.dry_run, seconds,
+            decision = await answer(review, snapshot, max(0.05, seconds - (time.monotonic() - started)))
+            body = review_response(review, decision)
+            elapsed = time.monotonic() - started
+            metrics.admission(review.kind, review.operation, decision.allowed, review.dry_run, elapsed,
                               decision.findings)
             if decision.failure:
                 metrics.failures.labels(decision.failure, str(decision.allowed).lower()).inc()
             log(logging.INFO, "admission", kind=review.kind, namespace=review.namespace, name=review.name,
                 operation=review.operation, dry_run=review.dry_run, allowed=decision.allowed,
                 mode=decision.mode, note=decision.note, rules=sorted({f.rule for f in decision.findings}),
-                warnings=len(decision.warnings), duration_ms=round(seconds * 1000, 2))
-            return JSONResponse(review_response(review, decision))
+                warnings=len(decision.warnings), duration_ms=round(elapsed * 1000, 2))
+        except Exception as exc:  # noqa: BLE001 - whatever broke, the API server gets an AdmissionReview
+            log_exception("answer failed")
+            body = review_response(review, failure(review, snapshot.policy, f"internal error ({type(exc).__name__})",
+                                                   "internal_error"))
         finally:
             request_uid.reset(token)
+        return AsciiJSON(body)
+
+    operations(app, parts)
+    if parts.cache is not None:
+        metrics.watch_cache(parts.cache.stats)
+    return app
+
+
+def operations(app: FastAPI, parts: Parts) -> None:
+    """/healthz, /readyz and /metrics on `app` (the main one, and the plain-HTTP probe app)."""
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/readyz")
-    async def readyz() -> JSONResponse:
+    async def readyz() -> Response:
         reasons = []
         if not parts.tls.loaded:
             reasons.append("no certificate loaded")
+        elif parts.tls.expired:
+            reasons.append("the certificate being served has expired")
         if parts.cache is not None and not parts.cache.synced:
             reasons.append(f"cluster cache not synced: {', '.join(parts.cache.unsynced())}")
+        if parts.stop_by is not None:
+            reasons.append("shutting down")
         if reasons:
-            return JSONResponse({"status": "not ready", "reasons": reasons}, status_code=503)
-        return JSONResponse({"status": "ready"})
+            return AsciiJSON({"status": "not ready", "reasons": reasons}, status_code=503)
+        return AsciiJSON({"status": "ready"})
 
     @app.get("/metrics")
     async def prometheus() -> Response:
-        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+        return Response(parts.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log_exception("unhandled error", path=request.url.path)
-        return JSONResponse({"error": "internal error"}, status_code=500)
 
-    if parts.cache is not None:
-        metrics.watch_cache(parts.cache.stats)
+def create_probe_app(parts: Parts) -> FastAPI:
+    """The plain-HTTP app of `--health-port`: /healthz, /readyz, /metrics only."""
+    app = FastAPI(title="vllm-env-guard probes", docs_url=None, redoc_url=None, openapi_url=None,
+                  default_response_class=AsciiJSON)
+    app.add_middleware(_Contain)
+    operations(app, parts)
     return app

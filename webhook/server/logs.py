@@ -2,7 +2,8 @@
 
 What may be logged: rule ids, object references, decisions, durations, error types. Never an
 object, an env value or a finding message (messages quote values). Exceptions are logged as
-their type and stack frames, without their text (it may quote a value).
+their type and stack frames, without their text (it may quote a value). Strings from requests
+(names, kinds, uids) are cut to FIELD_LENGTH characters, so no request makes a long line.
 """
 
 from __future__ import annotations
@@ -18,6 +19,18 @@ from typing import Any, TextIO
 request_uid: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_uid", default=None)
 
 LOGGER = logging.getLogger("vllm_env_guard.server")
+LEVELS = ("debug", "info", "warning", "error")
+FIELD_LENGTH = 256
+ITEMS_SHOWN = 32
+
+
+def bounded(value: Any) -> Any:
+    """`value` with every string cut to FIELD_LENGTH characters and lists to ITEMS_SHOWN items."""
+    if isinstance(value, str):
+        return value if len(value) <= FIELD_LENGTH else value[:FIELD_LENGTH] + "…"
+    if isinstance(value, list | tuple):
+        return [bounded(v) for v in value[:ITEMS_SHOWN]] + (["…"] if len(value) > ITEMS_SHOWN else [])
+    return value
 
 
 class JsonFormatter(logging.Formatter):
@@ -28,25 +41,26 @@ class JsonFormatter(logging.Formatter):
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": bounded(record.getMessage()),
         }
         uid = request_uid.get()
         if uid:
-            entry["uid"] = uid
-        entry.update(getattr(record, "fields", {}))
+            entry["uid"] = bounded(uid)
+        entry.update((key, bounded(value)) for key, value in getattr(record, "fields", {}).items())
         if record.exc_info and record.exc_info[0] is not None:
             entry["error_type"] = record.exc_info[0].__name__
             entry["stack"] = [f"{f.filename}:{f.lineno} in {f.name}" for f in traceback.extract_tb(record.exc_info[2])]
         return json.dumps(entry, default=str)
 
 
-def configure(level: str = "INFO", stream: TextIO = sys.stderr) -> None:
-    """Send every logger (uvicorn's included) through one JSON handler."""
+def configure(level: str = "info", stream: TextIO = sys.stderr) -> None:
+    """Send every logger (uvicorn's included) through one JSON handler, at `level` (one of LEVELS)."""
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
+    handler.setLevel(level.upper())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
+    root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

@@ -1,41 +1,118 @@
 """`vllm-env-guard serve`: wire the policy, certificate, cluster cache and app; run uvicorn.
 
-SIGTERM: uvicorn stops accepting connections and finishes the requests in flight (at most
-GRACE seconds), then the app's shutdown stops the reload task and the cache's threads; exit 0.
+SIGTERM: uvicorn stops accepting connections and lets the requests in flight finish (at most
+GRACE seconds); reviews still running DRAIN_MARGIN seconds before that are answered by the
+failure mode, so every request gets an AdmissionReview. Then the app's shutdown stops the
+reload task, the workers and the cache's threads; exit 0.
+
+Slow clients: a request's headers must arrive within HEADER_TIMEOUT of the connection (or of
+the previous response), its body within the review's deadline (the app), and at most
+`--max-connections` connections are served at once (uvicorn answers 503 past that).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
+import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import h11
 import uvicorn
 from fastapi import FastAPI
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.config.config_exception import ConfigException
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from webhook.cli import UsageError
 from webhook.config import ConfigError
 from webhook.server import logs
-from webhook.server.app import Parts, create_app
+from webhook.server.app import Parts, create_app, create_probe_app, drain
 from webhook.server.cache import ClusterCache
 from webhook.server.metrics import Metrics
 from webhook.server.policy import PolicyStore
 from webhook.server.selfmanaged import Cluster, ClusterError, SelfManagedTLS, Settings
 from webhook.server.tls import DEV_DIR, LiveTLS, TLSError, make_dev_certificates
+from webhook.server.workers import WorkerPool
 
 GRACE = 20  # seconds for in-flight requests after SIGTERM (the API server's timeout is at most 30)
+DRAIN_MARGIN = 2.0  # seconds before GRACE at which reviews still running get the failure mode
+HEADER_TIMEOUT = 10.0  # seconds for a request's headers
+KEEP_ALIVE = 5  # seconds an idle connection is kept open
+
+
+class _Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a deadline for each request's headers: a client that opens a
+    connection (or keeps one alive) and sends nothing or a partial request is disconnected."""
+
+    _headers_due: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        if self._headers_due is None and self.conn.their_state is h11.IDLE:
+            self._arm()
+        super().data_received(data)
+        if self._headers_due is not None and self.conn.their_state is not h11.IDLE:
+            self._headers_due.cancel()
+            self._headers_due = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._headers_due is not None:
+            self._headers_due.cancel()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._headers_due = self.loop.call_later(HEADER_TIMEOUT, self._headers_late)
+
+    def _headers_late(self) -> None:
+        self._headers_due = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self.transport.close()
+
+
+class _Probes(uvicorn.Server):
+    """The plain-HTTP probe server: runs inside the main server's loop, leaves signals to it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, plus the probe server and the drain of reviews at shutdown."""
+
+    def __init__(self, config: uvicorn.Config, parts: Parts, probes: _Probes | None = None) -> None:
+        super().__init__(config)
+        self.parts, self.probes = parts, probes
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.probes is None:
+            await super().serve(sockets)
+            return
+        probes = asyncio.create_task(self.probes.serve())
+        try:
+            await super().serve(sockets)
+        finally:
+            self.probes.should_exit = True
+            await probes
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        drain(self.parts, GRACE - DRAIN_MARGIN)
+        await super().shutdown(sockets)
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    logs.configure()
+    logs.configure(args.log_level)
     server = build_server(args)
     # uvicorn handles SIGTERM (graceful shutdown), then re-raises it to the handler it found:
     # make that a no-op so a graceful shutdown exits 0 rather than dying of the signal.
@@ -87,7 +164,7 @@ def _connect(args: argparse.Namespace) -> k8s.ApiClient:
                          "to check each object alone") from None
 
 
-def build_server(args: argparse.Namespace, *, reload_interval: float = 1.0) -> uvicorn.Server:
+def build_server(args: argparse.Namespace, *, reload_interval: float = 1.0) -> Server:
     """The uvicorn server for `serve` arguments (not started)."""
     try:
         policy = PolicyStore(args.config)
@@ -101,14 +178,22 @@ def build_server(args: argparse.Namespace, *, reload_interval: float = 1.0) -> u
     if api_client is not None:
         cache = ClusterCache(lambda resource: resource.lister(api_client), configmaps=options.configmaps,
                              workloads=options.workloads)
-    app = create_app(Parts(policy=policy, tls=tls, metrics=Metrics(), cache=cache, reload_interval=reload_interval))
+    parts = Parts(policy=policy, tls=tls, metrics=Metrics(), cache=cache, reload_interval=reload_interval,
+                  workers=WorkerPool(args.workers, args.queue_limit))
+    app = create_app(parts)
     if certificates:
         _keep_in_sync(app, certificates)
     config = uvicorn.Config(
         app, host=args.host, port=args.port, ssl_context_factory=lambda *_: tls.context,
         log_config=None, access_log=False, server_header=False, timeout_graceful_shutdown=GRACE,
+        http=_Protocol, timeout_keep_alive=KEEP_ALIVE, limit_concurrency=args.max_connections,
     )
-    return uvicorn.Server(config)
+    probes = None
+    if args.health_port is not None:
+        probes = _Probes(uvicorn.Config(create_probe_app(parts), host=args.host, port=args.health_port,
+                                        log_config=None, access_log=False, server_header=False, lifespan="off",
+                                        http=_Protocol, timeout_keep_alive=KEEP_ALIVE))
+    return Server(config, parts, probes)
 
 
 # --- --self-managed-tls ---------------------------------------------------------------------------

@@ -1,10 +1,13 @@
-"""The serving certificate: one live `ssl.SSLContext`, reloaded in place; `--dev` certificates.
+"""The serving certificate: reloaded under traffic with no restart; `--dev` certificates.
 
-uvicorn serves every connection from the context it was given, so loading a new chain into
-that same context makes the next handshakes present the new certificate, with no restart and
-no dropped connection. A new pair is first copied to a private directory and loaded into a
-scratch context: a half-written file or a key that does not match its certificate (cert
-written, key not yet) is refused and the old pair stays in force.
+uvicorn serves every connection from the one context it was given at start (`front`). Each
+load builds a fresh `ssl.SSLContext` from the files, and the front context's SNI callback
+(OpenSSL calls it for every handshake, with or without a server name) hands the handshake to
+the newest one: new connections get the new certificate and exactly the new client CAs (a
+CA removed from the file is no longer trusted), connections already open are untouched.
+A new pair is first copied to a private directory and loaded into its context: a half-written
+file, a key that does not match its certificate (cert written, key not yet), or a certificate
+that is expired or not yet valid is refused and the old context stays in force.
 """
 
 from __future__ import annotations
@@ -35,12 +38,9 @@ class LiveTLS:
 
     def __init__(self, cert: str, key: str, client_ca: str | None = None) -> None:
         self.cert, self.key, self.client_ca = cert, key, client_ca
-        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.context.minimum_version = ssl.TLSVersion.TLSv1_2
-        if client_ca:
-            self.context.verify_mode = ssl.CERT_REQUIRED
         self.certificate: x509.Certificate | None = None
-        self.reload()
+        self.current = self.context = self._load()  # `context`: the front one uvicorn holds
+        self.context.sni_callback = self._handshake
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -50,23 +50,45 @@ class LiveTLS:
     def loaded(self) -> bool:
         return self.certificate is not None
 
+    @property
+    def expired(self) -> bool:
+        """Whether the certificate being served is past its notAfter (clients will refuse it)."""
+        return self.certificate is not None and self.certificate.not_valid_after_utc <= dt.datetime.now(dt.UTC)
+
     def reload(self) -> None:
-        """Load the files into the live context, or raise TLSError and keep serving the old pair."""
+        """Serve the files from the next handshake on, or raise TLSError and keep the old ones."""
+        self.current = self._load()
+
+    def _handshake(self, connection: ssl.SSLObject, server_name: str | None, front: ssl.SSLContext) -> None:
+        connection.context = self.current
+
+    def _load(self) -> ssl.SSLContext:
+        """A new context from the files; sets `certificate` once it is known to be servable."""
         with tempfile.TemporaryDirectory(prefix="veg-tls-") as private:
             cert, key = _copy(self.cert, private, "tls.crt"), _copy(self.key, private, "tls.key")
             ca = _copy(self.client_ca, private, "ca.crt") if self.client_ca else None
-            scratch = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
             try:
-                scratch.load_cert_chain(cert, key)
+                context.load_cert_chain(cert, key)
                 if ca:
-                    scratch.load_verify_locations(cafile=ca)
+                    context.load_verify_locations(cafile=ca)
+                    context.verify_mode = ssl.CERT_REQUIRED
                 certificate = x509.load_pem_x509_certificate(Path(cert).read_bytes())
             except (ssl.SSLError, ValueError) as exc:
                 raise TLSError(f"{self.cert} / {self.key}: cannot be served: {exc}") from None
-            self.context.load_cert_chain(cert, key)
-            if ca:
-                self.context.load_verify_locations(cafile=ca)
+        _check_validity(self.cert, certificate)
         self.certificate = certificate
+        return context
+
+
+def _check_validity(path: str, certificate: x509.Certificate) -> None:
+    now = dt.datetime.now(dt.UTC)
+    if certificate.not_valid_after_utc <= now:
+        raise TLSError(f"{path}: the certificate expired at {certificate.not_valid_after_utc:%Y-%m-%d %H:%M:%S} UTC")
+    if certificate.not_valid_before_utc > now:
+        raise TLSError(f"{path}: the certificate is not valid before "
+                       f"{certificate.not_valid_before_utc:%Y-%m-%d %H:%M:%S} UTC")
 
 
 def _copy(path: str, directory: str, name: str) -> str:

@@ -36,6 +36,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from fastapi import Request
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -213,7 +215,7 @@ def bare_argv(port: int, certs: Path) -> list[str]:
 def run_bare_server(port: int, certs: str) -> None:
     """The baseline: FastAPI + uvicorn, parse the review, answer allowed."""
     import uvicorn
-    from fastapi import FastAPI, Request
+    from fastapi import FastAPI
     from fastapi.responses import JSONResponse
 
     app = FastAPI()

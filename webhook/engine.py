@@ -466,11 +466,21 @@ def _checked_names(env: Environment, links: PodLinks, target: Target, allowance:
     """The names to check in one container, in definition order, then the injected ones; how
     many VLLM_* names vLLM does not read are among them (at most `allowance`), and how many
     more were left out."""
-    unread = [n for n in env.defined if n.startswith("VLLM_") and not target.knows(n)]
-    skipped = frozenset(unread[max(0, allowance):])
-    names = [n for n in env.defined if n not in skipped and _interesting(n, target)]
-    names += [n for n in _link_names(links, target, bool(env.opaque)) if n not in env.defined]
-    return names, len(unread) - len(skipped), len(skipped)
+    knows = target.registry.knows
+    names: list[str] = []
+    unread = skipped = 0
+    for name in env.defined:
+        if knows(name) or is_credential(name):
+            names.append(name)
+        elif name.startswith("VLLM_"):
+            if unread < allowance:
+                names.append(name)
+                unread += 1
+            else:
+                skipped += 1
+    defined = env.defined
+    names += [n for n in _link_names(links, target, bool(env.opaque)) if n not in defined]
+    return names, unread, skipped
 
 
 class _KnownValues(Mapping[str, str]):

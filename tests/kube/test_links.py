@@ -10,7 +10,7 @@ import pytest
 
 from webhook.engine import link_matters
 from webhook.kube import NamespaceLinks, effective_environment, links_for
-from webhook.kube.links import everything
+from webhook.kube.links import could_be_injected, everything
 from webhook.kube.services import MASTER_NAMESPACE, service_env, service_link_env
 
 from .test_services import MASTER, svc
@@ -99,3 +99,16 @@ def table_with(*services: dict[str, Any]) -> NamespaceLinks:
     for service in services:
         table.put(service)
     return table
+
+
+def test_every_injected_name_passes_the_cheap_pre_filter() -> None:
+    rng = random.Random(3)
+    for i in range(2000):
+        ports = [{"name": rng.choice(["", "http", "grpc-port", "portal", "x"]), "port": rng.randint(1, 65535),
+                  "protocol": rng.choice(["TCP", "UDP", "SCTP"])} for _ in range(rng.randint(1, 3))]
+        for port in ports:
+            if not port["name"]:
+                del port["name"]
+        env = service_env(svc(f"{rng.choice(['a', 'vllm', 'x-y'])}-{i}", "10.0.0.1", ports))
+        assert env and all(could_be_injected(name) for name in env)
+    assert not could_be_injected("APP_SETTING_001") and not could_be_injected("VLLM_USE_V1")

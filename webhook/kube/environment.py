@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from .expansion import expand, references
-from .links import NamespaceLinks, PodLinks, everything, links_for
+from .links import NamespaceLinks, PodLinks, could_be_injected, everything, links_for
 from .services import MASTER_NAMESPACE, MASTER_SERVICES, ServiceLinkValue
 from .shapes import as_list, as_mapping, as_str
 from .workloads import service_links_enabled
@@ -173,6 +173,8 @@ class Environment:
 
     def link(self, name: str) -> EnvVar | None:
         """The service-link definition of ``name``, if a Service injects it."""
+        if not could_be_injected(name):
+            return None
         if name not in self._link_vars:
             self._link_vars[name] = _link_var(name, self.links.values(name))
         return self._link_vars[name]
@@ -184,6 +186,8 @@ class Environment:
         nowhere) may replace it: the result is a ``maybe_absent`` unknown definition.
         """
         var = self.defined.get(name)
+        if not self.opaque:
+            return var if var is not None else self.link(name)
         stamp = self._stamps.get(name, -1) if var is not None else -1
         if var is None:
             var = self.link(name)
@@ -194,7 +198,8 @@ class Environment:
 
     def define(self, var: EnvVar) -> None:
         self.defined[var.name] = var
-        self._stamps[var.name] = self._tick()
+        self._clock += 1
+        self._stamps[var.name] = self._clock
 
     def add_opaque(self, prefix: str, origin: str, entry: Mapping[str, Any], sensitive: bool) -> OpaqueSource:
         """An envFrom source with unknown keys, placed after everything defined so far."""
@@ -355,7 +360,10 @@ class _Builder:
         value, value_from = entry.get("value"), entry.get("valueFrom")
         previous = self.previous(name)
         var: EnvVar | None
-        if value is not None and value != "":
+        if type(value) is str and value and "$" not in value and len(value) < _SHORT:  # the common case
+            var = EnvVar(name, (value,), Source.ENV, where, value, entry, overrides=previous,
+                         sensitive=self.sensitive_name(name))
+        elif value is not None and value != "":
             var = self.literal(name, where, entry, value, previous)
         elif isinstance(value_from, Mapping):
             var = self.value_from(name, where, entry, value_from, previous)
@@ -450,6 +458,7 @@ def _oversize(name: str, value: str) -> bool:
 
 
 _UNSET = object()
+_SHORT = MAX_ENV_STRING // 4 - 256  # shorter values (names are at most 256 bytes) cannot be oversize
 
 
 def _options(var: EnvVar | None) -> tuple[Any, ...]:

@@ -53,6 +53,12 @@ class _Service(NamedTuple):
                 "spec": {"clusterIP": self.cluster_ip, "ports": ports}}
 
 
+def could_be_injected(name: str) -> bool:
+    """Every service-link name ends in ``_SERVICE_HOST`` or holds ``_PORT`` (see
+    ``services._SUFFIX``): a cheap test that spares most lookups."""
+    return "_PORT" in name or name.endswith("_SERVICE_HOST")
+
+
 def everything(_: str) -> bool:
     """A `matters` predicate that indexes every injected name (exact iteration, small inputs)."""
     return True
@@ -196,6 +202,8 @@ class PodLinks:
         return self.own is None or MASTER_SERVICE not in self.own
 
     def values(self, name: str) -> list[ServiceLinkValue]:
+        if not could_be_injected(name):
+            return []
         found = self.own.values(name) if self.own is not None else []
         if self._master_counts():
             assert self.master is not None

@@ -541,12 +541,13 @@ def _logging_files(cached: Path) -> dict[str, str]:
 
 
 def pinned_torch(version: str) -> str:
-    """The torch release the wheel of `version` pins (Requires-Dist), as webhook.registry.fetch
-    read it from the wheel's METADATA; TORCH_VERSION when it pins none."""
+    """The torch release the wheel of `version` pins (`Requires-Dist: torch==X` in the wheel's
+    METADATA); TORCH_VERSION when it pins none."""
     from webhook.registry import fetch
+    from webhook.registry.usage import torch_pin
 
     try:
-        return fetch.fetch_wheel_facts(version).get("torch") or TORCH_VERSION
+        return torch_pin(fetch.fetch_metadata(version)) or TORCH_VERSION
     except fetch.FetchError as exc:
         raise RealEnvsError(f"cannot read the METADATA of vLLM {version}: {exc}") from exc
 

@@ -67,16 +67,34 @@ def package_versions(package: str, index: str = DEFAULT_INDEX) -> list[str]:
     return sorted(found, key=Version.parse)
 
 
-def package_metadata(package: str, version: str, index: str = DEFAULT_INDEX) -> str:
-    """The METADATA of one release of `package`, read from a wheel by byte ranges."""
+def _package_wheel(package: str, version: str, index: str) -> tuple[str, int]:
+    """URL and size of one wheel of a release of `package` (x86_64 preferred)."""
     wheels = [f for f in _releases(index, package).get(version, []) if f["packagetype"] == "bdist_wheel"]
     if not wheels:
         raise FetchError(f"{package} {version} has no wheel on {index}")
     wheels.sort(key=lambda f: ("x86_64" not in f["filename"], f["filename"]))
-    url = urllib.parse.urljoin(f"{index}/pypi/{package}/json", wheels[0]["url"])
-    members = _read_members_by_ranges(url, int(wheels[0]["size"]),
+    return urllib.parse.urljoin(f"{index}/pypi/{package}/json", wheels[0]["url"]), int(wheels[0]["size"])
+
+
+def package_metadata(package: str, version: str, index: str = DEFAULT_INDEX) -> str:
+    """The METADATA of one release of `package`, read from a wheel by byte ranges."""
+    members = _read_members_by_ranges(*_package_wheel(package, version, index),
                                       lambda name: name.endswith(".dist-info/METADATA"))
     return next(iter(members.values()), None) or ""
+
+
+def fetch_plugin_envs(package: str, version: str, index: str = DEFAULT_INDEX) -> str | None:
+    """`<module>/envs.py` of a vLLM platform plugin release (`vllm-ascend` -> vllm_ascend/envs.py),
+    None when it has none; cached under ~/.cache/vllm-env-guard/plugins/<package>/<version>/."""
+    member = f"{package.replace('-', '_')}/envs.py"
+    root = cache_dir() / "plugins" / package / version
+    cached = _read_cached(root, "envs.py")
+    if cached is not _MISSING:
+        return cached  # type: ignore[return-value]
+    source = _read_members_by_ranges(*_package_wheel(package, version, index),
+                                     lambda name: name == member).get(member)
+    _write_cached(root, "envs.py", source)
+    return source
 
 
 def release_files(version: str, index: str = DEFAULT_INDEX) -> list[dict]:

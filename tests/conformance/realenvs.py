@@ -66,7 +66,6 @@ import ast
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -374,12 +373,13 @@ home = request["home"]
 try:
     os.environ = RecordingEnviron({"HOME": home})
     tempfile.tempdir = None
-    envs_file = os.path.join(root, "vllm", "envs.py")
+    envs_file = os.path.join(root, *request["module"].split(".")) + ".py"
     with open(envs_file, encoding="utf-8") as handle:
         if "urllib3" in handle.read():
             import urllib3  # the real one: fail loudly here rather than inside VLLM_PORT's getter
-    import vllm.envs as envs
-    registry = envs.environment_variables
+    import importlib
+    envs = importlib.import_module(request["module"])
+    registry = getattr(envs, request["table"])
     answer["keys"] = list(registry.keys())
     answer["import_reads"] = sorted(os.environ.reads)
 except BaseException:
@@ -541,12 +541,13 @@ def _logging_files(cached: Path) -> dict[str, str]:
 
 
 def pinned_torch(version: str) -> str:
-    """The torch release the wheel of `version` pins (Requires-Dist), as webhook.registry.fetch
-    read it from the wheel's METADATA; TORCH_VERSION when it pins none."""
+    """The torch release the wheel of `version` pins (`Requires-Dist: torch==X` in the wheel's
+    METADATA); TORCH_VERSION when it pins none."""
     from webhook.registry import fetch
+    from webhook.registry.usage import torch_pin
 
     try:
-        return fetch.fetch_wheel_facts(version).get("torch") or TORCH_VERSION
+        return torch_pin(fetch.fetch_metadata(version)) or TORCH_VERSION
     except fetch.FetchError as exc:
         raise RealEnvsError(f"cannot read the METADATA of vLLM {version}: {exc}") from exc
 
@@ -579,26 +580,36 @@ def run_version(
     timeout: float | None = None,
     torch_version: str = TORCH_VERSION,
     home: str | None = None,
+    plugin: str | None = None,
 ) -> RealRun:
     """Run every case of `version` in one fresh subprocess; see the module docstring.
 
     `home` is the HOME every case sees (default: an empty directory inside the run's temporary
-    directory; it is reported back so the caller can give our evaluator the same HOME)."""
+    directory; it is reported back so the caller can give our evaluator the same HOME).
+    With `plugin` (`vllm-ascend`), `version` is a release of that platform plugin and the
+    getters are those of its `env_variables` (`vllm_ascend/envs.py`)."""
     timeout = DEFAULT_TIMEOUT if timeout is None else timeout
-    source_path = envs_path(version)
-    source = source_path.read_text(encoding="utf-8")
+    label = f"{plugin} {version}" if plugin else f"vLLM {version}"
+    files = _stub_files(torch_version)
+    module, table = "vllm.envs", "environment_variables"
+    if plugin:
+        from webhook.registry import fetch
+
+        package = plugin.replace("-", "_")
+        module, table = f"{package}.envs", "env_variables"
+        files.update({f"{package}/__init__.py": "",
+                      f"{package}/envs.py": fetch.fetch_plugin_envs(plugin, version) or ""})
+    else:
+        source_path = envs_path(version)
+        source = source_path.read_text(encoding="utf-8")
+        files.update(_enum_stub_files(version, source))
+        files["vllm/envs.py"] = source
+        files.update(_logging_files(source_path.parent))
     cases = [(str(name), {str(k): str(v) for k, v in env.items()}) for name, env in cases]
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="veg-realenvs-") as tmp:
         root = Path(tmp) / "root"
-        files = _stub_files(torch_version)
-        files.update(_enum_stub_files(version, source))
         for rel, text in files.items():
-            target = root / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
-        shutil.copyfile(source_path, root / "vllm" / "envs.py")
-        for rel, text in _logging_files(source_path.parent).items():
             target = root / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
@@ -609,7 +620,7 @@ def run_version(
             home_dir = Path(tmp) / HOME_DIRNAME
             home_dir.mkdir()
             home = str(home_dir)
-        request = json.dumps({"home": home, "cases": cases})
+        request = json.dumps({"home": home, "cases": cases, "module": module, "table": table})
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8",
                "PYTHONIOENCODING": "utf-8"}
         try:
@@ -620,24 +631,24 @@ def run_version(
             )
         except subprocess.TimeoutExpired as exc:
             raise RealEnvsError(
-                f"vLLM {version}: the real-envs subprocess did not finish within {timeout:g}s "
+                f"{label}: the real-envs subprocess did not finish within {timeout:g}s "
                 f"({len(cases)} cases); raise VEG_CONFORMANCE_TIMEOUT or look for a getter "
                 f"that blocks. stderr tail: {(exc.stderr or '')[-1000:]!s}"
             ) from None
         if done.returncode != 0 or not done.stdout.strip():
             raise RealEnvsError(
-                f"vLLM {version}: the real-envs subprocess failed (exit {done.returncode}); "
+                f"{label}: the real-envs subprocess failed (exit {done.returncode}); "
                 f"stderr tail:\n{done.stderr[-3000:]}"
             )
         try:
             answer = json.loads(done.stdout)
         except ValueError as exc:
-            raise RealEnvsError(f"vLLM {version}: unreadable answer from the subprocess: {exc}; "
+            raise RealEnvsError(f"{label}: unreadable answer from the subprocess: {exc}; "
                                 f"stdout head: {done.stdout[:500]!r}") from None
     if answer.get("fatal"):
-        raise RealEnvsError(f"vLLM {version}: importing the real envs.py failed:\n{answer['fatal']}")
+        raise RealEnvsError(f"{label}: importing the real envs.py failed:\n{answer['fatal']}")
     if len(answer["results"]) != len(cases):
-        raise RealEnvsError(f"vLLM {version}: {len(answer['results'])} results for {len(cases)} cases")
+        raise RealEnvsError(f"{label}: {len(answer['results'])} results for {len(cases)} cases")
     package = str(root / "vllm")
     for result in answer["results"]:  # where the harness put vllm is no part of vLLM's answer
         for key in ("message", "repr"):

@@ -149,3 +149,15 @@ def test_long_texts_are_parsed_but_not_cached_and_the_cache_is_bounded() -> None
     with pytest.raises(ValueError) as error:
         Version.parse("y" * 100_000)
     assert len(str(error.value)) < 2 * versions.CACHED_TEXT
+
+
+def test_an_image_that_runs_a_platform_plugin() -> None:
+    from webhook.registry.plugins import load_plugin, plugin_for_image, plugin_versions
+
+    releases = plugin_versions("vllm-ascend")
+    exact = plugin_for_image(f"quay.io/ascend/vllm-ascend:v{releases[0]}-openeuler")
+    assert exact is not None and exact[:2] == ("vllm-ascend", releases[0]) and "from its tag" in exact[2]
+    newer = plugin_for_image("quay.io/ascend/vllm-ascend:v99.0.0")
+    assert newer is not None and newer[1] == releases[-1] and "nearest older" in newer[2]
+    assert plugin_for_image("vllm/vllm-openai:v0.9.2") is None
+    assert len(load_plugin("vllm-ascend", releases[-1])) > 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +14,7 @@ from typing import Any
 
 from webhook.registry import fetch, usage
 from webhook.registry.importer import ImportRefused, ImportResult, import_envs
+from webhook.registry.model import Variable, VersionFacts
 from webhook.registry.store import (
     TABLE_FILE,
     build_table,
@@ -33,6 +35,26 @@ def import_release(version: str) -> ImportResult:
     return import_envs(sources[fetch.ENVS_MEMBER] or "", version, sources.get,
                        source_name=f"vllm=={version}:vllm/envs.py",
                        wheel=fetch.fetch_wheel_facts(version))
+
+
+def import_plugin(plugin: str, version: str) -> ImportResult:
+    """The variables of a platform plugin release (`vllm-ascend`), from its PyPI wheel."""
+    source = fetch.fetch_plugin_envs(plugin, version)
+    if source is None:
+        raise fetch.FetchError(f"{plugin} {version} has no envs module")
+    return import_envs(source, version, source_name=f"{plugin}=={version}:envs.py")
+
+
+def write_plugins(path: Path) -> dict[str, list[str]]:
+    """Import every release on PyPI of every known platform plugin into `path` (plugins.json)."""
+    from webhook.registry.plugins import PLUGINS, build
+
+    imported: dict[str, list[tuple[VersionFacts, list[Variable]]]] = {}
+    for plugin in PLUGINS:
+        results = [import_plugin(plugin, v) for v in fetch.package_versions(plugin)]
+        imported[plugin] = [(r.facts, r.variables) for r in results]
+    path.write_text(json.dumps(build(imported), separators=(",", ":")) + "\n", encoding="utf-8")
+    return {plugin: [facts.version for facts, _ in releases] for plugin, releases in imported.items()}
 
 
 def import_file(path: Path, version: str | None = None) -> ImportResult:
@@ -132,6 +154,8 @@ def main(argv: list[str]) -> int:
         return 1
     table = build_table((r.facts, r.variables) for r in results)
     write_table(table, args.output)
+    for plugin, releases in write_plugins(args.output.with_name("plugins.json")).items():
+        print(f"  {plugin}: {', '.join(releases)}", file=sys.stderr)
     total = sum(len(r.variables) for r in results)
     print(f"wrote {args.output}: {len(versions)} releases, {total} variable entries in "
           f"{len(table['variables'])} rows, {time.monotonic() - started:.1f}s", file=sys.stderr)

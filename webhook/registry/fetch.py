@@ -37,7 +37,8 @@ SOURCE_MEMBERS = (
 )
 # Packages cached whole: the logging config's formatters, which the conformance tests run.
 CACHED_PACKAGES = ("vllm/logging/", "vllm/logging_utils/")
-WHEEL_FACTS = "wheel.json"  # derived from the whole wheel (see usage.wheel_facts); written last
+WHEEL_FACTS = "wheel.json"  # derived from the whole wheel (see usage.wheel_facts)
+METADATA = "METADATA"  # the wheel's dist-info METADATA, cached last
 DEFAULT_INDEX = os.environ.get("VEG_PYPI_URL", "https://pypi.org")
 _TIMEOUT = 60
 
@@ -66,16 +67,34 @@ def package_versions(package: str, index: str = DEFAULT_INDEX) -> list[str]:
     return sorted(found, key=Version.parse)
 
 
-def package_metadata(package: str, version: str, index: str = DEFAULT_INDEX) -> str:
-    """The METADATA of one release of `package`, read from a wheel by byte ranges."""
+def _package_wheel(package: str, version: str, index: str) -> tuple[str, int]:
+    """URL and size of one wheel of a release of `package` (x86_64 preferred)."""
     wheels = [f for f in _releases(index, package).get(version, []) if f["packagetype"] == "bdist_wheel"]
     if not wheels:
         raise FetchError(f"{package} {version} has no wheel on {index}")
     wheels.sort(key=lambda f: ("x86_64" not in f["filename"], f["filename"]))
-    url = urllib.parse.urljoin(f"{index}/pypi/{package}/json", wheels[0]["url"])
-    members = _read_members_by_ranges(url, int(wheels[0]["size"]),
+    return urllib.parse.urljoin(f"{index}/pypi/{package}/json", wheels[0]["url"]), int(wheels[0]["size"])
+
+
+def package_metadata(package: str, version: str, index: str = DEFAULT_INDEX) -> str:
+    """The METADATA of one release of `package`, read from a wheel by byte ranges."""
+    members = _read_members_by_ranges(*_package_wheel(package, version, index),
                                       lambda name: name.endswith(".dist-info/METADATA"))
     return next(iter(members.values()), None) or ""
+
+
+def fetch_plugin_envs(package: str, version: str, index: str = DEFAULT_INDEX) -> str | None:
+    """`<module>/envs.py` of a vLLM platform plugin release (`vllm-ascend` -> vllm_ascend/envs.py),
+    None when it has none; cached under ~/.cache/vllm-env-guard/plugins/<package>/<version>/."""
+    member = f"{package.replace('-', '_')}/envs.py"
+    root = cache_dir() / "plugins" / package / version
+    cached = _read_cached(root, "envs.py")
+    if cached is not _MISSING:
+        return cached  # type: ignore[return-value]
+    source = _read_members_by_ranges(*_package_wheel(package, version, index),
+                                     lambda name: name == member).get(member)
+    _write_cached(root, "envs.py", source)
+    return source
 
 
 def release_files(version: str, index: str = DEFAULT_INDEX) -> list[dict]:
@@ -99,53 +118,66 @@ def list_releases(index: str = DEFAULT_INDEX) -> list[str]:
 def fetch_sources(version: str, index: str = DEFAULT_INDEX) -> dict[str, str | None]:
     """The source files the importer reads from release `version` (None: not in that release).
 
-    Cached per file under ~/.cache/vllm-env-guard/envs/<version>/; a file absent from the
-    release is remembered as absent. Wheels are read by byte ranges and never stored.
+    Cached per file under ~/.cache/vllm-env-guard/envs/<version>/ with the wheel's METADATA and
+    logging packages (a few small range reads); a file absent from the release is remembered as
+    absent. Wheels are read by byte ranges and never stored.
     """
     root = cache_dir() / "envs" / version
-    cached = {member: _read_cached(root, member) for member in SOURCE_MEMBERS}
-    if all(value is not _MISSING for value in cached.values()) and (root / WHEEL_FACTS).is_file():
-        return cached  # type: ignore[return-value]
-    _fetch_release(version, index)
+    if _read_cached(root, METADATA) is _MISSING:  # written last: the small members are all there
+        _fetch_release(version, index, whole=False)
     return {member: _read_cached(root, member) for member in SOURCE_MEMBERS}  # type: ignore[misc]
 
 
+def fetch_metadata(version: str, index: str = DEFAULT_INDEX) -> str:
+    """The METADATA of release `version`'s wheel (its Requires-Dist: the torch pin), cached."""
+    fetch_sources(version, index)
+    return str(_read_cached(cache_dir() / "envs" / version, METADATA) or "")
+
+
 def fetch_wheel_facts(version: str, index: str = DEFAULT_INDEX) -> dict:
-    """What the whole wheel of `version` says beyond envs.py (see usage.wheel_facts), cached."""
+    """What the whole wheel of `version` says beyond envs.py (see usage.wheel_facts), cached.
+    Reads every module of the wheel once (2-5 MB, about ten range requests)."""
     path = cache_dir() / "envs" / version / WHEEL_FACTS
     if not path.is_file():
-        _fetch_release(version, index)
+        _fetch_release(version, index, whole=True)
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _fetch_release(version: str, index: str) -> None:
+def _fetch_release(version: str, index: str, whole: bool) -> None:
     from webhook.registry.usage import wheel_facts
 
     wheel = _pick_wheel(release_files(version, index), version)
     url = urllib.parse.urljoin(f"{index}/pypi/vllm/json", wheel["url"])
+    wanted = _wanted(version, whole)
     try:
-        fetched = _read_members_by_ranges(url, int(wheel["size"]), _wanted(version))
+        fetched = _read_members_by_ranges(url, int(wheel["size"]), wanted)
     except _RangesUnsupported:
-        fetched = _read_members_by_pip(version, index)
+        fetched = _read_members_by_pip(version, index, wanted)
     if fetched.get(ENVS_MEMBER) is None:
         raise FetchError(f"vllm {version}: the wheel has no {ENVS_MEMBER}")
-    facts = wheel_facts(fetched, fetched.get(_metadata_member(version)) or "")
+    metadata = fetched.get(_metadata_member(version)) or ""
     root = cache_dir() / "envs" / version
     for member in SOURCE_MEMBERS:
         _write_cached(root, member, fetched.get(member))
     for member, source in fetched.items():
         if member.startswith(CACHED_PACKAGES):
             _write_cached(root, member, source)
-    _write_cached(root, WHEEL_FACTS, json.dumps(facts, indent=1, sort_keys=True))
+    if whole:
+        _write_cached(root, WHEEL_FACTS, json.dumps(wheel_facts(fetched, metadata), indent=1, sort_keys=True))
+    _write_cached(root, METADATA, metadata)
 
 
 def _metadata_member(version: str) -> str:
     return f"vllm-{version}.dist-info/METADATA"
 
 
-def _wanted(version: str) -> Callable[[str], bool]:
+def _wanted(version: str, whole: bool) -> Callable[[str], bool]:
+    """The members to read: the small ones (SOURCE_MEMBERS, METADATA, CACHED_PACKAGES), or with
+    `whole` every module of the wheel too."""
     metadata = _metadata_member(version)
-    return lambda name: name == metadata or (name.startswith("vllm/") and name.endswith(".py"))
+    if whole:
+        return lambda name: name == metadata or (name.startswith("vllm/") and name.endswith(".py"))
+    return lambda name: name == metadata or name in SOURCE_MEMBERS or name.startswith(CACHED_PACKAGES)
 
 
 _MISSING = object()
@@ -281,7 +313,7 @@ def _read_members_by_ranges(url: str, size: int, wanted: Callable[[str], bool]) 
         raise FetchError(f"cannot read {url}: {exc}") from exc
 
 
-def _read_members_by_pip(version: str, index: str) -> dict[str, str | None]:
+def _read_members_by_pip(version: str, index: str, wanted: Callable[[str], bool]) -> dict[str, str | None]:
     with tempfile.TemporaryDirectory(prefix="veg-wheel-") as tmp:
         command = [sys.executable, "-m", "pip", "download", f"vllm=={version}", "--no-deps",
                    "--only-binary", ":all:", "--dest", tmp, "--quiet"]
@@ -294,7 +326,7 @@ def _read_members_by_pip(version: str, index: str) -> dict[str, str | None]:
         if wheel is None:
             raise FetchError(f"pip download vllm=={version} produced no wheel")
         with zipfile.ZipFile(wheel) as archive:
-            return _read_members(archive, _wanted(version))
+            return _read_members(archive, wanted)
 
 
 _VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(\.\d+)?(\.post\d+)?$")

@@ -74,7 +74,7 @@ def import_envs(source: str, version: str, module_source: ModuleSource = lambda 
         raise ImportRefused(source_name, [f"line {exc.lineno}: not Python: {exc.msg}"]) from None
     table = _find_registry(tree)
     if table is None:
-        raise ImportRefused(source_name, ["no `environment_variables = {...}` dict literal"])
+        raise ImportRefused(source_name, ["no `environment_variables = {...}` (or `env_variables`) dict literal"])
     functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
     helper_facts, helper_problems = _match_helpers(functions)
     lines = source.splitlines()
@@ -120,10 +120,14 @@ def _short(text: str) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
+# The registry dict of vLLM's envs.py, and of platform plugins' (vllm_ascend/envs.py).
+REGISTRY_NAMES = ("environment_variables", "env_variables")
+
+
 def _find_registry(tree: ast.Module) -> ast.Dict | None:
     for node in tree.body:
         target = node.targets[0] if isinstance(node, ast.Assign) else getattr(node, "target", None)
-        if isinstance(target, ast.Name) and target.id == "environment_variables":
+        if isinstance(target, ast.Name) and target.id in REGISTRY_NAMES:
             value = getattr(node, "value", None)
             return value if isinstance(value, ast.Dict) else None
     return None

@@ -365,7 +365,7 @@ class _Builder:
                          sensitive=self.sensitive_name(name))
         elif value is not None and value != "":
             var = self.literal(name, where, entry, value, previous)
-        elif isinstance(value_from, Mapping):
+        elif isinstance(value_from, _MAPPINGS):
             var = self.value_from(name, where, entry, value_from, previous)
         else:
             var = EnvVar(name, ("",), Source.ENV, where, "", entry, overrides=previous)
@@ -458,6 +458,7 @@ def _oversize(name: str, value: str) -> bool:
 
 
 _UNSET = object()
+_MAPPINGS = (dict, Mapping)  # parsed YAML/JSON is dicts: isinstance tries dict first, and fast
 _SHORT = MAX_ENV_STRING // 4 - 256  # shorter values (names are at most 256 bytes) cannot be oversize
 
 
@@ -552,10 +553,10 @@ def effective_environment(
         sensitive_name,
     )
     for index, entry in enumerate(as_list(container.get("envFrom"))):
-        if isinstance(entry, Mapping):
+        if isinstance(entry, _MAPPINGS):
             builder.env_from(index, entry)
     for index, entry in enumerate(as_list(container.get("env"))):
-        if isinstance(entry, Mapping):
+        if isinstance(entry, _MAPPINGS):
             builder.env_entry(index, entry)
     return builder.env
 

@@ -154,14 +154,19 @@ def _unknown(bundled: Sequence[str], why: str) -> Resolution:
                       f"{bundled[-1]}; pin it with the annotation {VERSION_ANNOTATION}", tuple(bundled))
 
 
+@functools.lru_cache(maxsize=8)
+def _majors(bundled: tuple[str, ...]) -> frozenset[int]:
+    """The major versions among the known releases."""
+    return frozenset(Version.parse(b).release[0] for b in bundled)
+
+
 def _from_image(image: str, bundled: Sequence[str]) -> Resolution:
     """The image's own words (a version, then a series), then the distribution table."""
     from webhook.registry import distributions
 
     tag = image_tag(image)
     version = version_from_image(image)
-    majors = {Version.parse(b).release[0] for b in bundled}
-    if version is not None and version.release[0] in majors:
+    if version is not None and version.release[0] in _majors(tuple(bundled)):
         where = f"the image tag {tag}" if tag and _EMBEDDED.search(tag.lower()) else f"the image {image}"
         return _resolution(version, bundled, f"from {where}")
     series = series_from_image(image)

@@ -8,7 +8,6 @@ keeps running in the background.
 
 from __future__ import annotations
 
-import threading
 import time
 
 
@@ -23,21 +22,21 @@ class Budget:
 
     def __init__(self, deadline: float | None = None) -> None:
         self.deadline = deadline
-        self._cancelled = threading.Event()
+        self._cancelled = False  # set from another thread: a plain attribute store, atomic in CPython
 
     @classmethod
     def within(cls, seconds: float) -> Budget:
         return cls(time.monotonic() + seconds)
 
     def cancel(self) -> None:
-        self._cancelled.set()
+        self._cancelled = True
 
     @property
     def cancelled(self) -> bool:
-        return self._cancelled.is_set()
+        return self._cancelled
 
     def exhausted(self) -> bool:
-        return self._cancelled.is_set() or (self.deadline is not None and time.monotonic() > self.deadline)
+        return self._cancelled or (self.deadline is not None and time.monotonic() > self.deadline)
 
     def check(self) -> None:
         """Raise OutOfTime when the deadline passed or the caller cancelled."""

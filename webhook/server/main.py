@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import signal
 import socket
 import sys
@@ -33,6 +34,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from webhook.cli import UsageError
 from webhook.config import ConfigError
+from webhook.registry import bundled_versions
 from webhook.server import logs
 from webhook.server.app import Parts, create_app, create_probe_app, drain
 from webhook.server.cache import ClusterCache
@@ -114,6 +116,8 @@ class Server(uvicorn.Server):
 def run_serve(args: argparse.Namespace) -> int:
     logs.configure(args.log_level)
     server = build_server(args)
+    bundled_versions()  # load the release table now, then keep what start-up built out of the
+    gc.freeze()         # collector's way: reviews allocate a lot, and full collections would rescan it
     # uvicorn handles SIGTERM (graceful shutdown), then re-raises it to the handler it found:
     # make that a no-op so a graceful shutdown exits 0 rather than dying of the signal.
     signal.signal(signal.SIGTERM, lambda *_: None)

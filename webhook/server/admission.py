@@ -23,6 +23,7 @@ from webhook.detect import IGNORE_ANNOTATION
 from webhook.engine import Inventory, Item, analyze
 from webhook.findings import Finding, Severity, Workload
 from webhook.kube import NamespaceLinks, is_workload
+from webhook.rules import CATALOG
 from webhook.rules.upgrade_change import RULE as UPGRADE
 from webhook.server.policy import ServerPolicy, Snapshot
 
@@ -229,6 +230,9 @@ def _upgrade(request: Request, snapshot: Snapshot, view: ClusterView, budget: Bu
             if f.rule == UPGRADE.id]
 
 
+_RANK = {rule: index for index, rule in enumerate(CATALOG)}  # the catalog lists crash rules first
+
+
 def _key(finding: Finding) -> tuple[str, str | None, str | None]:
     """What makes two findings 'the same problem' across an update (messages hold IPs etc.)."""
     return finding.rule, finding.container, finding.variable
@@ -271,6 +275,7 @@ def decide(request: Request, snapshot: Snapshot, view: ClusterView, budget: Budg
                              *(warning_text(f) for f in findings if f.severity is Severity.WARNING)])
     degraded = "cache_unavailable" if view.problem else None
     if errors:
+        errors.sort(key=lambda f: _RANK.get(f.rule, len(_RANK)))  # most important first (stable)
         return Decision(allowed=False, note="errors found", message=denial_message(request, errors),
                         warnings=warnings, findings=tuple(findings), mode=mode, failure=degraded)
     return Decision(allowed=True, note="checked", warnings=warnings, findings=tuple(findings), mode=mode,

@@ -32,7 +32,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from admission import free_port, make_certs, rss_mb, running, serve_argv  # noqa: E402
 
 RESULTS: list[tuple[str, bool]] = []
-WORKERS = 3  # serve's default pool size
 
 
 def review(env: list[dict[str, str]], uid: str) -> bytes:
@@ -81,14 +80,17 @@ def check(what: str, ok: bool) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=19)
+    parser.add_argument("--workers", type=int, default=3,
+                        help="serve's --workers (0: leave the option out, for releases without it)")
     args = parser.parse_args()
+    pool = ["--workers", str(args.workers)] if args.workers else []
     with tempfile.TemporaryDirectory(prefix="veg-hostile-") as tmp:
         certs = make_certs(Path(tmp))
         ca = str(certs / "ca.crt")
         context = ssl.create_default_context(cafile=ca)
         port = free_port()
-        with running(serve_argv(port, certs, "--no-cluster", "--workers", str(WORKERS)), port, ca) as proc:
-            idle = threads(proc.pid) + WORKERS  # the worker pool's threads start with the first reviews
+        with running(serve_argv(port, certs, "--no-cluster", *pool), port, ca) as proc:
+            idle = threads(proc.pid) + args.workers  # the pool's threads start with the first reviews
             body = doubling(args.steps)
             seconds, answer = post(port, context, body)
             peak = rss_mb(proc.pid, "VmHWM")
@@ -116,7 +118,7 @@ def main() -> int:
             time.sleep(1)
             spent = cpu_seconds(proc.pid) - before
             after = threads(proc.pid)
-            print(f"   threads: {idle} at rest (with the {WORKERS} workers), {busy} right after, {after} 5 s later, "
+            print(f"   threads: {idle} at rest (with {args.workers} workers), {busy} right after, {after} 5 s later, "
                   f"using {spent:.2f} CPU-seconds in the next second; peak RSS {rss_mb(proc.pid, 'VmHWM'):.0f} MB")
             check("2. threads back to idle within 5 s (no more than at rest, no work left running)",
                   after <= idle and spent < 0.1)

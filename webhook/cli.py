@@ -19,7 +19,7 @@ FORMATS = ("text", "json", "sarif", "junit", "github")
 AUDIT_FORMATS = (*FORMATS, "policyreport")
 SERVER_EXTRA = "pip install 'vllm-env-guard[server]'"
 # What `serve` and `audit` import beyond the base install (the `server` extra).
-SERVER_MODULES = frozenset({"fastapi", "uvicorn", "kubernetes", "prometheus_client", "cryptography"})
+SERVER_MODULES = frozenset({"fastapi", "uvicorn", "h11", "starlette", "kubernetes", "prometheus_client", "cryptography"})
 
 
 class UsageError(Exception):

@@ -33,8 +33,10 @@ from kubernetes.config.config_exception import ConfigException
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from webhook.cli import UsageError
-from webhook.config import ConfigError
+from webhook.config import ConfigError, load_config
+from webhook.lint import use_registry_dir
 from webhook.registry import bundled_versions
+from webhook.rules import CATALOG
 from webhook.server import logs
 from webhook.server.app import Parts, create_app, create_probe_app, drain
 from webhook.server.cache import ClusterCache
@@ -172,6 +174,8 @@ def build_server(args: argparse.Namespace, *, reload_interval: float = 1.0) -> S
     """The uvicorn server for `serve` arguments (not started)."""
     try:
         policy = PolicyStore(args.config)
+        if args.config and not args.registry_dir:  # the option was applied when it was parsed
+            use_registry_dir(load_config(args.config, known_rules=CATALOG).registry_dir)  # read at start
     except ConfigError as exc:
         raise UsageError(f"invalid config:\n{exc}") from None
     certificates = _self_managed(args)

@@ -308,7 +308,7 @@ def part_a(certs: Path, seconds: float) -> None:
 # --- (b) namespace size on a real API server -----------------------------------------------------
 
 
-def create_services(cp: Any, start: int, stop: int, workers: int = 4, chunk: int = 2000) -> None:
+def create_services(cp: Any, start: int, stop: int, workers: int = 4, chunk: int = 250) -> None:
     """Services start..stop-1 in the bench namespace, through `kubectl create -f` on Lists of
     `chunk` Services, `workers` at a time (a Python client is the bottleneck otherwise)."""
     with tempfile.TemporaryDirectory(prefix="veg-services-") as tmp:
@@ -326,7 +326,8 @@ def create_services(cp: Any, start: int, stop: int, workers: int = 4, chunk: int
 
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
             for done, _ in enumerate(pool.map(create, files), 1):
-                print(f"    {min(stop, start + done * chunk)} Services created", flush=True)
+                if done % 20 == 0 or done == len(files):
+                    print(f"    {min(stop, start + done * chunk)} Services created", flush=True)
 
 
 def latencies(port: int, ca: str, body: bytes, count: int) -> list[float]:
@@ -412,6 +413,58 @@ def part_b(certs: Path, counts: list[int], reviews: int) -> None:
             record(f"(b) {what} p50 latency {large} vs {small} Services", ratio, 1.2, False)
 
 
+def api_service(i: int) -> dict[str, Any]:
+    """A Service as the API server lists it (managedFields and status included)."""
+    name = service_name(i)
+    return {"metadata": {"name": name, "namespace": NAMESPACE, "uid": f"00000000-0000-4000-8000-{i:012d}",
+                         "resourceVersion": str(1000 + i), "creationTimestamp": "2026-12-01T10:00:00Z",
+                         "labels": {"app": name, "app.kubernetes.io/managed-by": "Helm"},
+                         "managedFields": [{"manager": "kubectl", "operation": "Update", "apiVersion": "v1",
+                                            "time": "2026-12-01T10:00:00Z", "fieldsType": "FieldsV1",
+                                            "fieldsV1": {"f:spec": {"f:ports": {}, "f:selector": {}}}}]},
+            "spec": {"clusterIP": f"10.{96 + i // 65536}.{i // 256 % 256}.{i % 256}",
+                     "clusterIPs": [f"10.{96 + i // 65536}.{i // 256 % 256}.{i % 256}"],
+                     "ports": [{"name": "http", "protocol": "TCP", "port": 8000, "targetPort": 8000}],
+                     "selector": {"app": name}, "type": "ClusterIP", "sessionAffinity": "None",
+                     "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack", "internalTrafficPolicy": "Cluster"},
+            "status": {"loadBalancer": {}}}
+
+
+def cache_rss(count: int) -> None:
+    """In a fresh process: list `count` Services into the server's cache as the API server pages
+    them; print the process RSS before and after as JSON."""
+    from types import SimpleNamespace
+
+    from webhook.server.cache import SERVICES, Reflector
+
+    page = 500
+
+    def lister(limit: int, _continue: str | None = None, **_: Any) -> Any:
+        first = int(_continue or 0)
+        items = [api_service(i) for i in range(first, min(count, first + limit))]
+        more = {"continue": str(first + limit)} if first + limit < count else {}
+        return SimpleNamespace(data=json.dumps({"metadata": {"resourceVersion": "9", **more}, "items": items}).encode())
+
+    gc.collect()
+    before = rss_mb(os.getpid())
+    reflector = Reflector(SERVICES, lister)
+    reflector.list()
+    gc.collect()
+    print(json.dumps({"before": before, "after": rss_mb(os.getpid()), "objects": reflector.stats().objects,
+                      "page": page}))
+
+
+def part_e(count: int) -> None:
+    print(f"\n(e) the cache's memory with {count:,} Services listed (as the API server pages them, in a fresh process)")
+    result = subprocess.run([sys.executable, __file__, "--cache-rss", str(count)], capture_output=True, text=True,
+                            check=True)
+    found = json.loads(result.stdout)
+    grown = found["after"] - found["before"]
+    print(f"  {found['objects']:,} Services: RSS {found['before']:.0f} MB before the list, {found['after']:.0f} MB "
+          f"after: the cache holds {grown:.0f} MB")
+    record(f"(e) cache memory with {count:,} Services, MB", grown, 100, False)
+
+
 # --- (c) lint ------------------------------------------------------------------------------------
 
 
@@ -476,14 +529,19 @@ def part_d(count: int = 2000) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--parts", default="abcd", help="which parts to run (default: abcd)")
+    parser.add_argument("--parts", default="abcde", help="which parts to run (default: abcde)")
     parser.add_argument("--seconds", type=float, default=3.0, help="measuring time per throughput point")
-    parser.add_argument("--services", default="500,20000,50000", help="Service counts for part (b)")
+    parser.add_argument("--services", default="500,20000", help="Service counts for part (b)")
     parser.add_argument("--reviews", type=int, default=300, help="reviews per latency point in part (b)")
+    parser.add_argument("--cache-services", type=int, default=50_000, help="Services listed in part (e)")
     parser.add_argument("--bare-server", nargs=2, metavar=("PORT", "CERTS"), help=argparse.SUPPRESS)
+    parser.add_argument("--cache-rss", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_server:
         run_bare_server(int(args.bare_server[0]), args.bare_server[1])
+        return 0
+    if args.cache_rss:
+        cache_rss(args.cache_rss)
         return 0
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     with tempfile.TemporaryDirectory(prefix="veg-bench-") as tmp:
@@ -494,6 +552,8 @@ def main() -> int:
             part_c()
         if "a" in args.parts:
             part_a(certs, args.seconds)
+        if "e" in args.parts:
+            part_e(args.cache_services)
         if "b" in args.parts:
             part_b(certs, [int(c) for c in args.services.split(",")], args.reviews)
     print("\nsummary")

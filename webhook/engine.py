@@ -436,11 +436,6 @@ def _may_matter(service_name: str) -> bool:
     return (prefix + "_").startswith("VLLM_") or prefix in _read_prefixes()
 
 
-def _interesting(name: str, target: Target) -> bool:
-    """Rules look at VLLM_* names, names vLLM reads, and credentials."""
-    return name.startswith("VLLM_") or target.knows(name) or is_credential(name)
-
-
 def _link_checked(name: str, target: Target) -> bool:
     """A service-link name some rule checks in a container of `target` (rules say which)."""
     return any(check(name, target) for _, check in hooks("checks_link"))  # type: ignore[operator]

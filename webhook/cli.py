@@ -131,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="least severe JSON log lines written (default info)")
     serve.add_argument("--workers", type=_positive, default=DEFAULT_SIZE, metavar="N",
                        help=f"reviews checked at once, each on a worker thread (default {DEFAULT_SIZE})")
+    serve.add_argument("--inline-limit", type=int, default=64 * 1024, metavar="BYTES",
+                       help="reviews up to this size are checked on the event loop, larger ones on the worker "
+                       "pool; 0: every review on the pool (default 65536)")
     serve.add_argument("--queue-limit", type=_positive, default=DEFAULT_QUEUE_LIMIT, metavar="N",
                        help="reviews waiting for a worker; past it a review gets the failure mode at once "
                        f"with a 'server busy' warning (default {DEFAULT_QUEUE_LIMIT})")

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from webhook.server import admission
+from webhook.server.app import INLINE_BYTES
 from webhook.server.logs import LOGGER, JsonFormatter
 
 from .conftest import OLD_IMAGE, RunningServer, free_port, review, service, start_server, wait_until, workload
@@ -189,9 +190,11 @@ def test_a_stuck_engine_is_answered_before_the_api_server_times_out(running: Run
         return []
 
     monkeypatch.setattr(admission, "analyze", stuck)
+    big = service()  # past INLINE_BYTES: checked on the worker pool, whose deadline this is about
+    big["metadata"]["annotations"] = {"note": "x" * (INLINE_BYTES + 1)}
     try:
         with running.client() as client:  # the API server gives up after 3 s: 2.4 s is what the check gets
-            raw = client.post("/validate?timeout=3s", json=review(service()))
+            raw = client.post("/validate?timeout=3s", json=review(big))
     finally:
         release.set()
     assert raw.status_code == 200

@@ -63,7 +63,7 @@ def stuck(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
 
 @pytest.fixture
 def small_pool(tmp_path: Path) -> Iterator[RunningServer]:
-    server = start_server(tmp_path, "--workers", "1", "--queue-limit", "1")
+    server = start_server(tmp_path, "--workers", "1", "--queue-limit", "1", "--inline-limit", "0")
     try:
         yield server
     finally:
@@ -73,8 +73,19 @@ def small_pool(tmp_path: Path) -> Iterator[RunningServer]:
 # --- bounded work -----------------------------------------------------------------------------
 
 
-def test_a_timed_out_review_is_cancelled_and_its_worker_freed(running: RunningServer,
+@pytest.fixture
+def pooled(tmp_path: Path) -> Iterator[RunningServer]:
+    """A server that checks every review on its worker pool."""
+    server = start_server(tmp_path, "--inline-limit", "0")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_a_timed_out_review_is_cancelled_and_its_worker_freed(pooled: RunningServer,
                                                               stuck: threading.Event) -> None:
+    running = pooled
     pool = running.server.parts.workers
     before = threading.active_count()
     for _ in range(4):  # more than the pool's size, one after the other
@@ -85,6 +96,24 @@ def test_a_timed_out_review_is_cancelled_and_its_worker_freed(running: RunningSe
         wait_until(lambda: pool.pending == 0, what="the abandoned check to stop")
     assert admission_threads() <= pool.size
     assert threading.active_count() <= before + pool.size
+
+
+def test_small_reviews_are_checked_on_the_event_loop_and_large_ones_on_the_pool(
+        running: RunningServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    where: list[str] = []
+    decide = app_module.decide
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        where.append(threading.current_thread().name)
+        return decide(*args, **kwargs)
+
+    monkeypatch.setattr(app_module, "decide", recording)
+    large = service()
+    large["metadata"]["annotations"] = {"note": "x" * running.server.parts.inline_limit}
+    for obj in (service(), large):
+        assert post(running, review(obj)).status_code == 200
+    loop_thread = running.thread.name
+    assert where[0] == loop_thread and where[1].startswith("admission-")
 
 
 def test_past_the_queue_limit_a_review_gets_the_failure_mode_at_once(small_pool: RunningServer,
@@ -325,7 +354,7 @@ def test_sigterm_under_load_answers_every_request_then_exits(tmp_path: Path) -> 
     context = ssl.create_default_context(cafile=str(ca))
     proc = subprocess.Popen([sys.executable, "-c", HARNESS, "serve", "--dev", "--dev-dir", str(tmp_path),
                              "--host", "127.0.0.1", "--port", str(port), "--health-port", str(health),
-                             "--no-cluster", "--workers", "8"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                             "--no-cluster", "--workers", "8", "--inline-limit", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"https://127.0.0.1:{port}"
     statuses: list[int] = []
     refused: list[str] = []

@@ -2,11 +2,11 @@
 
 /validate never answers 5xx: a body over the limit is 413, one that does not arrive in time is
 408, anything that is not an AdmissionReview is 400, all as `{"error": "..."}`. Once the request
-is understood, every answer is an AdmissionReview: the engine runs on the worker pool under a
-`Budget` derived from the API server's `?timeout=` (and, once shutdown began, from the time
-left before it), and an exception, a missed deadline, a full pool or a shutdown is answered by
-the failure mode (default: allow with a warning), so a bug or an overload cannot block the
-cluster. Responses are ASCII JSON, so any string a request carried (lone surrogates included)
+is understood, every answer is an AdmissionReview: the engine runs under a `Budget` derived from
+the API server's `?timeout=` (and, once shutdown began, from the time left before it), on the
+event loop for reviews up to `--inline-limit` bytes and on the worker pool for larger ones; an exception,
+a missed deadline, a full pool or a shutdown is answered by the failure mode (default: allow with
+a warning), so a bug or an overload cannot block the cluster. Responses are ASCII JSON, so any string a request carried (lone surrogates included)
 is echoed exactly and never fails to encode.
 """
 
@@ -52,6 +52,7 @@ from webhook.server.tls import LiveTLS
 from webhook.server.workers import Busy, WorkerPool
 
 DEADLINE_SHARE = 0.8  # of the API server's timeout: answer before it gives up
+INLINE_BYTES = 64 * 1024  # default of `serve --inline-limit` (see `inline`)
 MAX_INT_DIGITS = 4300  # Python's default int_max_str_digits: longer integer literals are refused
 
 
@@ -65,6 +66,7 @@ class Parts:
     cache: ClusterCache | None = None
     reload_interval: float = 1.0
     workers: WorkerPool = field(default_factory=WorkerPool)
+    inline_limit: int = INLINE_BYTES  # reviews up to this size are checked on the event loop
     stop_by: float | None = None  # monotonic: set when shutdown begins (see `drain`)
 
 
@@ -246,10 +248,19 @@ def create_app(parts: Parts) -> FastAPI:
     def check(review: Review, snapshot: Snapshot, budget: Budget) -> Decision:
         return decide(review, snapshot, view_for(review, snapshot), budget=budget)
 
-    async def answer(review: Review, snapshot: Snapshot, seconds: float) -> Decision:
+    def inline(size: int) -> bool:
+        """Whether a review is checked on the event loop rather than handed to a worker: small
+        ones are (their work is a few milliseconds at most, bounded by the engine's budgets, and a
+        thread hand-off would cost as much as the check), but never while the cache is still
+        syncing (the view may wait for it)."""
+        return size <= parts.inline_limit and (parts.cache is None or parts.cache.synced)
+
+    async def answer(review: Review, snapshot: Snapshot, seconds: float, size: int) -> Decision:
         policy = snapshot.policy
         budget = Budget.within(seconds)
         try:
+            if inline(size):
+                return check(review, snapshot, budget)
             return await asyncio.wait_for(parts.workers.submit(lambda: check(review, snapshot, budget), budget),
                                           timeout=seconds)
         except Busy as exc:
@@ -281,7 +292,8 @@ def create_app(parts: Parts) -> FastAPI:
         if parts.stop_by is not None:
             seconds = min(seconds, parts.stop_by - started)
         try:
-            review = _load(await read_body(request, snapshot.policy.max_body_bytes, max(0.05, seconds)))
+            raw = await read_body(request, snapshot.policy.max_body_bytes, max(0.05, seconds))
+            review = _load(raw)
         except BodyTooLarge as exc:
             return refuse(413, "too_large", str(exc))
         except BodyTooSlow as exc:
@@ -292,7 +304,7 @@ def create_app(parts: Parts) -> FastAPI:
             return refuse(400, "disconnected", "the client went away before sending the whole body")
         token = request_uid.set(review.uid)
         try:
-            decision = await answer(review, snapshot, max(0.05, seconds - (time.monotonic() - started)))
+            decision = await answer(review, snapshot, max(0.05, seconds - (time.monotonic() - started)), len(raw))
             body = review_response(review, decision)
             elapsed = time.monotonic() - started
             metrics.admission(review.kind, review.operation, decision.allowed, review.dry_run, elapsed,

@@ -187,7 +187,7 @@ def build_server(args: argparse.Namespace, *, reload_interval: float = 1.0) -> S
         cache = ClusterCache(lambda resource: resource.lister(api_client), configmaps=options.configmaps,
                              workloads=options.workloads)
     parts = Parts(policy=policy, tls=tls, metrics=Metrics(), cache=cache, reload_interval=reload_interval,
-                  workers=WorkerPool(args.workers, args.queue_limit))
+                  workers=WorkerPool(args.workers, args.queue_limit), inline_limit=args.inline_limit)
     app = create_app(parts)
     if certificates:
         _keep_in_sync(app, certificates)

@@ -114,8 +114,12 @@ def series_from_image(image: str) -> tuple[int, int] | None:
 
 def nearest(version: Version, bundled: Sequence[str]) -> tuple[str, str | None]:
     """The newest bundled release not newer than `version`, and a note when it is not exact."""
-    parsed = [(Version.parse(b), b) for b in bundled]
-    older = [b for v, b in parsed if v <= version]
+    return _nearest(version, tuple(bundled))
+
+
+@functools.lru_cache(maxsize=1024)  # Versions are small; the few distinct ones come back often
+def _nearest(version: Version, bundled: tuple[str, ...]) -> tuple[str, str | None]:
+    older = [b for b in bundled if Version.parse(b) <= version]
     if not older:
         return bundled[0], f"older than every bundled release; using the oldest, {bundled[0]}"
     best = older[-1]

@@ -50,11 +50,14 @@ GRACE = 20  # seconds for in-flight requests after SIGTERM (the API server's tim
 DRAIN_MARGIN = 2.0  # seconds before GRACE at which reviews still running get the failure mode
 HEADER_TIMEOUT = 10.0  # seconds for a request's headers
 KEEP_ALIVE = 5  # seconds an idle connection is kept open
+LINGER = 0.5  # seconds an idle connection stays open after shutdown began
 
 
 class _Protocol(H11Protocol):
     """uvicorn's h11 protocol with a deadline for each request's headers: a client that opens a
-    connection (or keeps one alive) and sends nothing or a partial request is disconnected."""
+    connection (or keeps one alive) and sends nothing or a partial request is disconnected. And
+    at shutdown an idle connection lingers a moment before it is closed: a request may already
+    be on its way on it (sent as the listening socket closed), and it gets its answer."""
 
     _headers_due: asyncio.TimerHandle | None = None
 
@@ -74,6 +77,11 @@ class _Protocol(H11Protocol):
         if self._headers_due is not None:
             self._headers_due.cancel()
         super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        # uvicorn closes idle connections at once; at LINGER each is closed if still idle, or
+        # else told to close once its response is sent.
+        self.loop.call_later(LINGER, super().shutdown)
 
     def _arm(self) -> None:
         self._headers_due = self.loop.call_later(HEADER_TIMEOUT, self._headers_late)

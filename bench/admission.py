@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,8 @@ from fastapi import Request
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from lint_stream import cpu_seconds  # noqa: E402
 
 from webhook.engine import Item, Settings, analyze  # noqa: E402
 from webhook.manifests import load_text  # noqa: E402
@@ -477,13 +479,6 @@ def lint_stream(k: int) -> str:
                                 "metadata": {"name": f"model-{i}", "namespace": NAMESPACE},
                                 "spec": {"selector": {}, "template": {"spec": deployment["spec"]}}}))
     return "\n---\n".join(docs)
-
-
-def cpu_seconds(fn: Callable[[], Any]) -> float:
-    gc.collect()
-    start = time.process_time()
-    fn()
-    return time.process_time() - start
 
 
 def part_c() -> None:

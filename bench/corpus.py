@@ -11,10 +11,7 @@ kept beside the project (../shared/corpus: 229 real vLLM manifests); any directo
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -22,19 +19,14 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from lint_stream import cpu_seconds  # noqa: E402
+
 from webhook.engine import Item, Settings  # noqa: E402
 from webhook.lint import scoped_analysis  # noqa: E402
 from webhook.manifests import iter_paths  # noqa: E402
 from webhook.registry.store import _table, load_registry  # noqa: E402
 
 TARGET = 2.0
-
-
-def cpu_seconds(fn: Callable[[], object]) -> float:
-    gc.collect()
-    start = time.process_time()
-    fn()
-    return time.process_time() - start
 
 
 def main() -> int:

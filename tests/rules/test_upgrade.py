@@ -67,3 +67,12 @@ def test_an_update_that_changes_the_release_warns_with_the_same_list() -> None:
     same["metadata"]["labels"] = {"team": "a"}
     unchanged = decide(parse_review(review(same, "UPDATE", old=old)), read_snapshot(None), view)
     assert not [w for w in unchanged.warnings if w.startswith("[upgrade-change")]
+
+
+def test_a_secret_reached_through_an_expansion_is_not_shown_in_what_changes() -> None:
+    obj = deployment()
+    obj["spec"]["template"]["spec"]["containers"][0]["env"] = [
+        {"name": "HF_TOKEN", "value": "hf_c4n4ry_token"}, {"name": "VLLM_PORT", "value": "$(HF_TOKEN)"}]
+    found = changes(analyze([Item(obj)], Settings(upgrade_to="0.33.0")))
+    assert "VLLM_PORT" in found and "not shown: the value is secret" in found["VLLM_PORT"]
+    assert all("c4n4ry" not in message for message in found.values())

@@ -37,8 +37,11 @@ def check_container(subject: ContainerSubject) -> Iterator[Hit]:
     old, new = subject.target.version, upgrade.version
     for name, var in subject.settings.items():
         for change in differences(name, var.value, old, new):
+            secret = var.sensitive and change.what == "outcome"  # what vLLM says of it may quote it
+            shown = f"{name}: what vLLM makes of its value changes (not shown: the value is secret)" if secret \
+                else change.describe()
             yield Hit(
-                message=f"from vLLM {old} to {new}: {change.describe()}",
+                message=f"from vLLM {old} to {new}: {shown}",
                 hint=f"check it with: vllm-env-guard explain {name}=VALUE --vllm-version {new}",
                 variable=name,
                 at=var.entry,

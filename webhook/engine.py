@@ -115,8 +115,8 @@ class Inventory:
     """
 
     shared: Callable[[str], NamespaceLinks | None] | None = None
-    configmaps: dict[str, dict[str, Mapping[str, Any]]] = field(default_factory=dict)
-    secrets: dict[str, dict[str, Mapping[str, Any]]] = field(default_factory=dict)
+    configmaps: dict[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
+    secrets: dict[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
     complete: bool = False
     secrets_known: bool = True
     _links: dict[str, NamespaceLinks] = field(default_factory=dict, repr=False)
@@ -138,7 +138,10 @@ class Inventory:
         name = metadata(obj).get("name")
         if isinstance(name, str):
             table = self.configmaps if kind == "ConfigMap" else self.secrets
-            table.setdefault(namespace, {})[name] = obj
+            known = table.get(namespace)
+            if not isinstance(known, dict):  # none yet, or a read-only view of the cluster's
+                known = table[namespace] = dict(known or {})
+            known[name] = obj
 
     def table(self, namespace: str) -> NamespaceLinks | None:
         """The link table of `namespace`: the added Services', else the shared one."""

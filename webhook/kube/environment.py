@@ -227,10 +227,6 @@ class Environment:
         """No ``envFrom`` source with unknown contents: iteration lists every name."""
         return not self.opaque
 
-    def may_define(self, name: str) -> bool:
-        """The container itself (env or envFrom) may set ``name``, hiding any service link."""
-        return name in self.defined or any(source.covers(name) for source in self.opaque)
-
     def as_dict(self) -> dict[str, str | None]:
         """``name -> value`` (``None``: unknown, ambiguous or maybe unset) of every known name."""
         return {name: self[name].value for name in self}

@@ -18,7 +18,6 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from .services import (
@@ -219,9 +218,6 @@ class PodLinks:
             seen = set(own)
             yield from (n for n in self.master.names() if n not in seen and self.master.values(n, MASTER_SERVICE))
 
-    def definitions(self) -> Mapping[str, list[ServiceLinkValue]]:
-        """Every indexed name with its values (tests, explain)."""
-        return MappingProxyType({name: self.values(name) for name in self.names()})
 
 
 def links_for(namespace: str, enabled: bool, table: Callable[[str], NamespaceLinks | None]) -> PodLinks:

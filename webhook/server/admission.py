@@ -207,7 +207,7 @@ def _findings(obj: Mapping[str, Any], snapshot: Snapshot, request: Request, view
     inventory = Inventory(shared=None if service else view.links, complete=view.configmaps is not None,
                           secrets_known=False)
     if view.configmaps is not None:
-        inventory.configmaps[namespace] = dict(view.configmaps)
+        inventory.configmaps[namespace] = view.configmaps
     settings = replace(snapshot.settings, namespace=namespace, upgrade_to=upgrade_to)
     context = view.workloads if service else ()
     return [f for f in analyze([Item(obj)], settings, context=context, inventory=inventory, budget=budget,

@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from kubernetes import client as k8s
@@ -110,6 +111,11 @@ class ObjectStore:
 
     def items(self, namespace: str) -> list[Obj]:
         return list(self._objects.get(namespace, {}).values())
+
+    def by_name(self, namespace: str) -> Mapping[str, Obj]:
+        """The namespace's objects by name: a live read-only view, not a copy (a review looks
+        names up in it; it does not iterate it)."""
+        return MappingProxyType(self._objects.get(namespace, {}))
 
     def get(self, namespace: str, name: str) -> Obj | None:
         return self._objects.get(namespace, {}).get(name)
@@ -417,7 +423,7 @@ class ClusterCache:
         namespace_obj = self.namespaces.get("", namespace)
         configmaps = None
         if self.configmaps is not None and self.configmaps.synced.is_set() and not self.configmaps.error:
-            configmaps = {str(metadata(c).get("name")): c for c in self.configmaps.items(namespace)}
+            configmaps = self.configmaps.store.by_name(namespace)
         store = self.services.store
         return ClusterView(
             links=None if service or not isinstance(store, LinkStore) else store.table,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import itertools
+import logging
 import socket
 import ssl
 import threading
@@ -18,6 +20,7 @@ import uvicorn
 
 from tests.support import wait_until  # noqa: F401 - shared with the server tests
 from webhook.cli import build_parser
+from webhook.server.logs import LOGGER, JsonFormatter
 from webhook.server.main import build_server
 from webhook.server.tls import DevCertificates
 
@@ -152,3 +155,18 @@ def running(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[Runn
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def server_logs() -> Iterator[io.StringIO]:
+    """What the server logs at INFO and above while the test runs, as JSON lines."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    LOGGER.addHandler(handler)
+    LOGGER.setLevel(logging.INFO)
+    try:
+        yield stream
+    finally:
+        LOGGER.removeHandler(handler)
+        LOGGER.setLevel(logging.NOTSET)

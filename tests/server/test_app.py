@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import os
 import signal
 import socket
@@ -21,7 +20,6 @@ import pytest
 
 from webhook.server import admission
 from webhook.server.app import INLINE_BYTES
-from webhook.server.logs import LOGGER, JsonFormatter
 
 from .conftest import OLD_IMAGE, RunningServer, free_port, review, service, start_server, wait_until, workload
 
@@ -221,18 +219,11 @@ def test_config_changes_apply_without_restart_and_a_bad_file_keeps_the_old_one(r
 # --- logs -------------------------------------------------------------------------------------
 
 
-def test_logs_are_json_with_the_uid_and_never_a_value(running: RunningServer) -> None:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    LOGGER.addHandler(handler)
-    LOGGER.setLevel(logging.INFO)
-    try:
-        env = {"HF_TOKEN": "hf_sup3rs3cret", "VLLM_USE_V1": "tru3ish"}
-        answer(running, review(workload("Deployment", env, OLD_IMAGE), uid="uid-logged"))
-        post(running, {"oops": "hf_sup3rs3cret"})
-    finally:
-        LOGGER.removeHandler(handler)
+def test_logs_are_json_with_the_uid_and_never_a_value(running: RunningServer, server_logs: io.StringIO) -> None:
+    stream = server_logs
+    env = {"HF_TOKEN": "hf_sup3rs3cret", "VLLM_USE_V1": "tru3ish"}
+    answer(running, review(workload("Deployment", env, OLD_IMAGE), uid="uid-logged"))
+    post(running, {"oops": "hf_sup3rs3cret"})
     records = [json.loads(line) for line in stream.getvalue().splitlines()]
     admitted = next(r for r in records if r["msg"] == "admission")
     assert admitted["uid"] == "uid-logged"

@@ -9,7 +9,6 @@ consulted but not reported on.
 from __future__ import annotations
 
 import functools
-from collections import ChainMap
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,7 +43,7 @@ from webhook.kube.workloads import (
     service_links_enabled,
 )
 from webhook.manifests import line_of
-from webhook.registry import bundled_versions, load_registry, resolve
+from webhook.registry import bundled_versions, load_registry, resolve, resolve_known
 from webhook.registry.store import ever_read
 from webhook.registry.versions import VERSION_ANNOTATION
 from webhook.rules import hooks
@@ -300,9 +299,7 @@ class _Run:
                 annotation = found[VERSION_ANNOTATION]
         key = (annotation if isinstance(annotation, str) else None, image, fails_on_unknown(arguments))
         if key not in self._targets:
-            resolution = resolve(self.bundled, explicit=self.settings.vllm_version,
-                                 explicit_source=self.settings.version_source,
-                                 annotations={VERSION_ANNOTATION: key[0]} if key[0] else None, image=image)
+            resolution = resolve_known(self.settings.vllm_version, self.settings.version_source, key[0], image)
             self._targets[key] = Target(load_registry(resolution.version), resolution, key[2])
         return self._targets[key]
 
@@ -342,7 +339,7 @@ class _Run:
             incomplete.append(f"{unchecked} VLLM_* variables that vLLM {target.version} does not read were "
                               f"not checked one by one (at most {UNREAD_CHECKED} per object are)")
         subject = ContainerSubject(name, arguments, target, vllm, env.opaque,
-                                   oversize=[v for v in env.defined.values() if v.oversize], incomplete=incomplete,
+                                   oversize=env.oversize(), incomplete=incomplete,
                                    **self._upgrade(target, env, links) if vllm else {})
         hits = [(rule, hit, hit.at) for rule, check in hooks("check_container")
                 for hit in check(subject)]  # type: ignore[operator]
@@ -482,19 +479,34 @@ def _checked_names(env: Environment, links: PodLinks, target: Target, allowance:
 
 
 class _KnownValues(Mapping[str, str]):
-    """A container's environment as getters see it: the values known for sure, read lazily."""
+    """A container's environment as getters see it: the values known for sure, read lazily,
+    with `name` set to `raw` when one is given (one candidate value of it)."""
 
-    def __init__(self, env: Environment) -> None:
-        self._env = env
+    __slots__ = ("_env", "_name", "_raw")
 
-    def __getitem__(self, name: str) -> str:
-        value = self._env.lookup(name)
+    def __init__(self, env: Environment, name: str | None = None, raw: str | None = None) -> None:
+        self._env, self._name, self._raw = env, name, raw
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key == self._name and self._raw is not None:
+            return self._raw
+        value = self._env.lookup(key)
+        return default if value is None else value
+
+    def __getitem__(self, key: str) -> str:
+        value = self.get(key)
         if value is None:
-            raise KeyError(name)
+            raise KeyError(key)
         return value
 
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key) is not None
+
     def __iter__(self) -> Iterator[str]:
-        return (name for name in self._env if self._env.lookup(name) is not None)
+        names = dict.fromkeys(name for name in self._env if self._env.lookup(name) is not None)
+        if self._name is not None and self._raw is not None:
+            names[self._name] = None
+        return iter(names)
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
@@ -513,7 +525,7 @@ def _value_subjects(env: Environment, names: Iterable[str], target: Target, vllm
         for raw in candidates:
             yield ValueSubject(
                 name=name, raw=raw, target=target,
-                env=ChainMap({name: raw}, known) if raw is not None else known,  # type: ignore[arg-type]
+                env=_KnownValues(env, name, raw) if raw is not None else known,
                 source=str(var.source), origin=var.origin, known=raw is not None, literal=literal,
                 sensitive=var.sensitive, vllm_container=vllm, at=entry,
             )

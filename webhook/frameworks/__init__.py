@@ -29,6 +29,7 @@ from webhook.frameworks.base import Framework, ImageRule, Kind, VirtualPod
 from webhook.frameworks.custom import FrameworkConfigError, custom_kind
 from webhook.frameworks.services import CREATED_BY, created_by
 from webhook.manifests import line_of
+from webhook.memo import Memo
 
 __all__ = [
     "CATALOG",
@@ -63,6 +64,7 @@ class Catalog:
 
     kinds: Mapping[tuple[str, str], Kind] = field(default_factory=dict)
     images: tuple[ImageRule, ...] = ()
+    _matching: Memo[str, int] = field(default_factory=Memo, init=False, compare=False, repr=False)  # image -> rule
 
     @classmethod
     def of(cls, frameworks: tuple[Framework, ...]) -> Catalog:
@@ -83,12 +85,14 @@ class Catalog:
         return kind.services(obj) if kind is not None and kind.services is not None else []
 
     def image_verdict(self, image: str, command_line: str) -> tuple[bool, str] | None:
-        """``(runs vLLM, why)`` when a framework knows the image, else None."""
-        for rule in self.images:
-            verdict = rule.verdict(image, command_line)
-            if verdict is not None:
-                return verdict, rule.why
-        return None
+        """``(runs vLLM, why)`` when a framework knows the image, else None: the first rule
+        whose pattern matches the image decides."""
+        index = self._matching.get(image, lambda: next(
+            (i for i, rule in enumerate(self.images) if rule.matches(image)), -1), (image,))
+        if index < 0:
+            return None
+        rule = self.images[index]
+        return rule.verdict(command_line), rule.why
 
 
 CATALOG = Catalog.of(FRAMEWORKS)

@@ -106,9 +106,11 @@ class ImageRule:
     unless: re.Pattern[str] | None = None
     why: str = ""
 
-    def verdict(self, image: str, command_line: str) -> bool | None:
-        if not self.pattern.search(image):
-            return None
+    def matches(self, image: str) -> bool:
+        return self.pattern.search(image) is not None
+
+    def verdict(self, command_line: str) -> bool:
+        """For a matching image: whether it runs vLLM when started with ``command_line``."""
         return self.vllm if self.unless is None or not self.unless.search(command_line) else not self.vllm
 
 

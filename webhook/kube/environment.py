@@ -83,6 +83,8 @@ class EnvVar:
     def candidates(self) -> tuple[str | None, ...]:
         """Every value the variable may end up with (``None``: an unknown one)."""
         values = self.possible
+        if not self.maybe_absent and len(values) == 1:  # the common case
+            return values
         if self.maybe_absent and self.overrides is not None:
             values += self.overrides.candidates
         return tuple(dict.fromkeys(values))
@@ -95,6 +97,8 @@ class EnvVar:
     @property
     def value(self) -> str | None:
         """The value, or ``None`` when it is unknown, may be unset, or is one of several."""
+        if not self.maybe_absent and len(self.possible) == 1:  # the common case
+            return self.possible[0]
         candidates = self.candidates
         if len(candidates) == 1 and not self.may_be_unset:
             return candidates[0]
@@ -154,22 +158,64 @@ class EnvError:
 _NO_LINKS = PodLinks(None, None)
 
 
+_Deferred = tuple[int, Mapping[str, Any], str]
+"""A short literal ``env[]`` value not built until looked up: (index, entry, value)."""
+
+
+def _never(_: str) -> bool:
+    return False
+
+
+class _Defined(Mapping[str, EnvVar]):
+    """:attr:`Environment.defined`: its definitions by name, in definition order."""
+
+    __slots__ = ("_env",)
+
+    def __init__(self, env: Environment) -> None:
+        self._env = env
+
+    def __getitem__(self, name: str) -> EnvVar:
+        var = self._env._defs[name]
+        return var if type(var) is EnvVar else self._env._build(name, var)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self[name] if name in self._env._defs else default
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._env._defs
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._env._defs)
+
+    def __len__(self) -> int:
+        return len(self._env._defs)
+
+
 @dataclass
 class Environment:
     """The environment of one container: explicit definitions first, then service links.
 
     ``envFrom`` sources whose keys are unknown (:class:`OpaqueSource`) are one layer each,
     applied when a name is looked up: they may replace whatever was defined before them.
+    The first definition of a name by a short literal ``env[]`` value (most entries of a big
+    workload, and most that no rule looks at) is built only when it is looked up, as it
+    would have been built then: what it overrides is fixed by the time it was defined.
     """
 
-    defined: dict[str, EnvVar] = field(default_factory=dict)  # the kubelet's tmpEnv
-    links: PodLinks = _NO_LINKS  # its serviceEnv
+    links: PodLinks = _NO_LINKS  # the kubelet's serviceEnv
     opaque: list[OpaqueSource] = field(default_factory=list)
     errors: list[EnvError] = field(default_factory=list)
     incomplete: str | None = None  # why some values were left unknown (a work budget)
+    sensitive_name: Callable[[str], bool] = _never  # see effective_environment
+    _defs: dict[str, EnvVar | _Deferred] = field(default_factory=dict, repr=False)  # the kubelet's tmpEnv
     _stamps: dict[str, int] = field(default_factory=dict, repr=False)  # name -> when defined
     _clock: int = field(default=0, repr=False)
     _link_vars: dict[str, EnvVar | None] = field(default_factory=dict, repr=False)
+
+    @property
+    def defined(self) -> Mapping[str, EnvVar]:
+        """The explicit definitions in effect (env and envFrom), by name, in definition order."""
+        return _Defined(self)
 
     def link(self, name: str) -> EnvVar | None:
         """The service-link definition of ``name``, if a Service injects it."""
@@ -185,7 +231,9 @@ class Environment:
         An :class:`OpaqueSource` that came after the definition (or covers a name defined
         nowhere) may replace it: the result is a ``maybe_absent`` unknown definition.
         """
-        var = self.defined.get(name)
+        var = self._defs.get(name)
+        if var is not None and type(var) is not EnvVar:
+            var = self._build(name, var)
         if not self.opaque:
             return var if var is not None else self.link(name)
         stamp = self._stamps.get(name, -1) if var is not None else -1
@@ -197,9 +245,32 @@ class Environment:
         return var
 
     def define(self, var: EnvVar) -> None:
-        self.defined[var.name] = var
-        self._clock += 1
-        self._stamps[var.name] = self._clock
+        self._defs[var.name] = var
+        self._stamps[var.name] = self._tick()
+
+    def defer(self, name: str, index: int, entry: Mapping[str, Any], value: str) -> bool:
+        """Define ``name`` as ``env[index]``'s short literal ``value``, built when looked up;
+        False (nothing done) when ``name`` is already defined."""
+        if name in self._defs:
+            return False
+        self._defs[name] = (index, entry, value)
+        self._stamps[name] = self._tick()
+        return True
+
+    def _build(self, name: str, deferred: _Deferred) -> EnvVar:
+        index, entry, value = deferred
+        stamp = self._stamps[name]
+        earlier = self.link(name)  # what the definition overrides: nothing was defined before it
+        for source in self.opaque:
+            if source.stamp < stamp and source.covers(name):
+                earlier = source.define(name, earlier)
+        var = self._defs[name] = EnvVar(name, (value,), Source.ENV, f"env[{index}]", value, entry,
+                                        overrides=earlier, sensitive=self.sensitive_name(name))
+        return var
+
+    def oversize(self) -> list[EnvVar]:
+        """The definitions in effect whose value is over MAX_ENV_STRING (deferred ones are short)."""
+        return [var for var in self._defs.values() if type(var) is EnvVar and var.oversize]
 
     def add_opaque(self, prefix: str, origin: str, entry: Mapping[str, Any], sensitive: bool) -> OpaqueSource:
         """An envFrom source with unknown keys, placed after everything defined so far."""
@@ -213,8 +284,8 @@ class Environment:
 
     def __iter__(self) -> Iterator[str]:
         """The names known to be (possibly) set; see :attr:`complete`."""
-        yield from self.defined
-        yield from (name for name in self.links.names() if name not in self.defined)
+        yield from self._defs
+        yield from (name for name in self.links.names() if name not in self._defs)
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.get(name) is not None
@@ -352,11 +423,14 @@ class _Builder:
         name = entry.get("name")
         if not isinstance(name, str) or not name:
             return
-        where = f"env[{index}]"
-        value, value_from = entry.get("value"), entry.get("valueFrom")
+        value = entry.get("value")
+        short = type(value) is str and value and "$" not in value and len(value) < _SHORT  # the common case
+        if short and self.env.defer(name, index, entry, value):
+            return
+        where, value_from = f"env[{index}]", entry.get("valueFrom")
         previous = self.previous(name)
         var: EnvVar | None
-        if type(value) is str and value and "$" not in value and len(value) < _SHORT:  # the common case
+        if short:
             var = EnvVar(name, (value,), Source.ENV, where, value, entry, overrides=previous,
                          sensitive=self.sensitive_name(name))
         elif value is not None and value != "":
@@ -541,7 +615,7 @@ def effective_environment(
     links = services if isinstance(services, PodLinks) else pod_links(
         services, namespace, service_links_enabled(spec), assumed_cluster_ip)
     builder = _Builder(
-        Environment(links=links),
+        Environment(links=links, sensitive_name=sensitive_name),
         namespace,
         _Store("ConfigMap", configmaps, _configmap_data),
         _Store("Secret", secrets, _secret_data, sensitive=True),

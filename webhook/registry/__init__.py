@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from webhook.registry.model import Outcome, Registry, Variable, VersionFacts
-from webhook.registry.store import bundled_versions, load_registry
+from webhook.registry.store import bundled_versions, load_registry, resolve_known
 from webhook.registry.versions import Resolution, Version, resolve
 
 __all__ = [
     "Outcome", "Registry", "Resolution", "Variable", "Version", "VersionFacts",
-    "bundled_versions", "evaluate", "load_registry", "resolve",
+    "bundled_versions", "evaluate", "load_registry", "resolve", "resolve_known",
 ]
 
 

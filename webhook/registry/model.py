@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from webhook.memo import Memo
 from webhook.registry.checks import sink_reads
 
 
@@ -117,8 +118,9 @@ class Registry:
         self.facts = facts
         self.version = facts.version
         self._variables = dict(variables)
-        self._outcomes: dict[tuple[str, tuple[str | None, ...]], Outcome] = {}
+        self._outcomes: Memo[tuple[str, tuple[str | None, ...]], Outcome] = Memo(OUTCOMES_KEPT, MEMO_VALUE_LENGTH)
         self._readers: dict[str, list[Variable]] | None = None
+        self._known: frozenset[str] | None = None
 
     def get(self, name: str) -> Variable | None:
         return self._variables.get(name)
@@ -150,15 +152,7 @@ class Registry:
 
         var = self[var] if isinstance(var, str) else var
         values = tuple(env.get(name) for name in self.inputs(var))
-        if any(value is not None and len(value) > MEMO_VALUE_LENGTH for value in values):
-            return evaluate(var, env, self)
-        key = (var.name, values)
-        outcome = self._outcomes.get(key)
-        if outcome is None:
-            if len(self._outcomes) >= OUTCOMES_KEPT:
-                self._outcomes.clear()
-            outcome = self._outcomes[key] = evaluate(var, env, self)
-        return outcome
+        return self._outcomes.get((var.name, values), lambda: evaluate(var, env, self), values)
 
     def inputs(self, var: Variable) -> tuple[str, ...]:
         """Every name an outcome of `var` hangs on: its getter's reads, then its sink's."""
@@ -176,7 +170,9 @@ class Registry:
 
     def knows(self, name: str) -> bool:
         """vLLM reads environment variable `name`: a key, or read by a key's getter."""
-        return name in self._variables or bool(self.readers(name))
+        if self._known is None:
+            self._known = frozenset(self._variables).union(*(var.reads for var in self))
+        return name in self._known
 
     def __repr__(self) -> str:
         return f"<Registry vllm {self.version}: {len(self)} variables>"

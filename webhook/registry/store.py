@@ -13,8 +13,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from webhook.memo import Memo
 from webhook.registry.model import Registry, Variable, VersionFacts
-from webhook.registry.versions import Version
+from webhook.registry.versions import VERSION_ANNOTATION, Resolution, Version, resolve
 
 DATA_FORMAT = 1
 TABLE_FILE = "registries.json"  # in the package's data/ and in a `registry update` directory
@@ -64,6 +65,7 @@ def use_directory(directory: str | Path) -> list[str]:
         _added.append(table)
         for cached in (bundled_versions, load_registry, _histories, ever_read):
             cached.cache_clear()
+        _RESOLVED.clear()
     return added
 
 
@@ -72,6 +74,19 @@ def bundled_versions() -> list[str]:
     """Every known vLLM release (bundled, and added by use_directory), oldest first."""
     versions = {v for table in _tables() for v in table["versions"]}
     return sorted(versions, key=Version.parse)
+
+
+_RESOLVED: Memo[tuple[str | None, str, str | None, str | None], Resolution] = Memo()
+
+
+def resolve_known(explicit: str | None, explicit_source: str, annotation: str | None,
+                  image: str | None) -> Resolution:
+    """:func:`resolve` against the known releases, memoised (bounded) until they change."""
+    return _RESOLVED.get(
+        (explicit, explicit_source, annotation, image),
+        lambda: resolve(bundled_versions(), explicit=explicit, explicit_source=explicit_source,
+                        annotations={VERSION_ANNOTATION: annotation} if annotation else None, image=image),
+        (annotation, image))
 
 
 @functools.cache

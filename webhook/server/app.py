@@ -17,7 +17,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,9 +117,12 @@ def _integer(text: str) -> int:
     return int(text)
 
 
+_DECODER = json.JSONDecoder(parse_int=_integer)
+
+
 def _load(body: bytes) -> Review:
     try:
-        data = json.loads(body, parse_int=_integer)
+        data = _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))  # as json.loads
     except RecursionError:
         raise InvalidReview("body is nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
@@ -129,10 +132,30 @@ def _load(body: bytes) -> Review:
     return parse_review(data)
 
 
-class _Contain:
-    """Outermost ASGI wrapper: an exception that escapes a handler is logged and answered here
+async def _contained(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Run `app` on an HTTP request; an exception that escapes it is logged and answered here
     (400 on /validate, else 500, both closing the connection), never re-raised into uvicorn,
     which would drop the connection without a word."""
+    started = False
+
+    async def tracking(message: Message) -> None:
+        nonlocal started
+        started = started or message["type"] == "http.response.start"
+        await send(message)
+
+    try:
+        await app(scope, receive, tracking)
+    except Exception:  # noqa: BLE001 - see the docstring
+        log_exception("unhandled error", path=str(scope.get("path", ""))[:100])
+        if not started:
+            status = 400 if scope.get("path") == "/validate" else 500
+            response = AsciiJSON({"error": "the request could not be handled"}, status_code=status,
+                                 headers={"connection": "close"})
+            await response(scope, receive, send)
+
+
+class _Contain:
+    """Outermost ASGI wrapper of the FastAPI stack (see `_contained`)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -141,22 +164,28 @@ class _Contain:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
+        await _contained(self.app, scope, receive, send)
 
-        async def tracking(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
 
-        try:
-            await self.app(scope, receive, tracking)
-        except Exception:  # noqa: BLE001 - see the class docstring
-            log_exception("unhandled error", path=str(scope.get("path", ""))[:100])
-            if not started:
-                status = 400 if scope.get("path") == "/validate" else 500
-                response = AsciiJSON({"error": "the request could not be handled"}, status_code=status,
-                                     headers={"connection": "close"})
-                await response(scope, receive, send)
+class _Webhook(FastAPI):
+    """The app. `POST /validate`, on the path of every Pod the cluster creates, is answered
+    straight from ASGI by the same handler the route has: FastAPI's middleware, routing and
+    dependency solving would add as much as a small review's whole check (bench/admission.py,
+    part a). Every other request goes through FastAPI."""
+
+    validate: Callable[[Request], Awaitable[Response]] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (self.validate is not None and scope["type"] == "http" and scope["path"] == "/validate"
+                and scope["method"] == "POST"):
+            await _contained(self._validate, scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def _validate(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.validate is not None
+        response = await self.validate(Request(scope, receive))
+        await response(scope, receive, send)
 
 
 class _Watched:
@@ -234,7 +263,7 @@ def create_app(parts: Parts) -> FastAPI:
             if parts.cache is not None:
                 await asyncio.to_thread(parts.cache.stop)
 
-    app = FastAPI(title="vllm-env-guard", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None,
+    app = _Webhook(title="vllm-env-guard", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None,
                   default_response_class=AsciiJSON)
     app.add_middleware(_Contain)
     metrics.in_progress.set_function(lambda: parts.workers.pending)
@@ -323,6 +352,7 @@ def create_app(parts: Parts) -> FastAPI:
             request_uid.reset(token)
         return AsciiJSON(body)
 
+    app.validate = validate
     operations(app, parts)
     if parts.cache is not None:
         metrics.watch_cache(parts.cache.stats)

@@ -36,9 +36,18 @@ def bounded(value: Any) -> Any:
 class JsonFormatter(logging.Formatter):
     """`{"time", "level", "logger", "msg", "uid"?, ...fields}`; fields come from `extra={"fields": {...}}`."""
 
+    _encoder = json.JSONEncoder(default=str)
+    _second: tuple[int, str] = (-1, "")  # the last second formatted, and its text
+
+    def _time(self, created: float) -> str:
+        second = int(created)
+        if second != self._second[0]:
+            self._second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+        return f"{self._second[1]}.{int((created - second) * 1000):03d}Z"
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "time": self._time(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": bounded(record.getMessage()),
@@ -50,7 +59,7 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0] is not None:
             entry["error_type"] = record.exc_info[0].__name__
             entry["stack"] = [f"{f.filename}:{f.lineno} in {f.name}" for f in traceback.extract_tb(record.exc_info[2])]
-        return json.dumps(entry, default=str)
+        return self._encoder.encode(entry)
 
 
 def configure(level: str = "info", stream: TextIO = sys.stderr) -> None:
@@ -61,13 +70,16 @@ def configure(level: str = "info", stream: TextIO = sys.stderr) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # No line shows the thread, process or source: skip gathering them for every record.
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
 
 
 def log(level: int, msg: str, **fields: Any) -> None:
-    LOGGER.log(level, msg, extra={"fields": fields})
+    if LOGGER.isEnabledFor(level):  # made by hand: Logger.log would walk the stack for a caller no line shows
+        LOGGER.handle(LOGGER.makeRecord(LOGGER.name, level, "", 0, msg, (), None, extra={"fields": fields}))
 
 
 def log_exception(msg: str, **fields: Any) -> None:

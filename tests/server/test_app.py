@@ -322,3 +322,33 @@ def test_a_second_server_in_the_same_process_has_its_own_metrics(tmp_path: Path,
         assert metric(running, "vllm_env_guard_admission_requests_total{") == 0.0
     finally:
         other.stop()
+
+
+def test_validate_skips_fastapi_yet_answers_as_its_route(running: RunningServer) -> None:
+    """POST /validate is served straight from ASGI (the hot path); the FastAPI route it
+    bypasses is the same handler, and any other method still gets FastAPI's 405."""
+    import asyncio
+
+    from fastapi import FastAPI
+
+    app = running.server.config.app
+
+    async def both(body: dict[str, Any]) -> tuple[httpx.Response, httpx.Response]:
+        async def routed(scope: Any, receive: Any, send: Any) -> None:
+            await FastAPI.__call__(app, scope, receive, send)
+
+        found = []
+        for asgi in (app, routed):
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(asgi), base_url="https://test") as client:
+                found.append(await client.post("/validate?timeout=10s", json=body))
+        return found[0], found[1]
+
+    outcomes = []
+    for body in (review(workload("Pod", BAD)), review(workload("Pod", {"VLLM_PORT": "8000"})), {"kind": "nope"}):
+        fast, routed = asyncio.run(both(body))
+        assert fast.status_code == routed.status_code
+        assert fast.json() == routed.json()
+        outcomes.append(fast.json()["response"]["allowed"] if fast.status_code == 200 else fast.status_code)
+    assert outcomes == [False, True, 400]
+    with running.client() as client:
+        assert client.get("/validate").status_code == 405

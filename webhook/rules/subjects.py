@@ -7,7 +7,7 @@ line and version.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +79,7 @@ class ValueSubject:
     vllm_container: bool = True
     at: Mapping[str, Any] | None = None
     _outcomes: dict[str, Outcome] = field(default_factory=dict, repr=False)
+    _explicit: tuple[tuple[Variable, Outcome], ...] | None = field(default=None, repr=False)
 
     @property
     def from_service_link(self) -> bool:
@@ -93,13 +94,14 @@ class ValueSubject:
     def readers(self) -> list[Variable]:
         return self.target.readers(self.name)
 
-    def explicit_outcomes(self) -> Iterator[tuple[Variable, Outcome]]:
+    def explicit_outcomes(self) -> tuple[tuple[Variable, Outcome], ...]:
         """(getter, outcome) for each getter reading this value, when the container sets it
-        itself with a known value (service-link values are the collision rules' business)."""
-        if self.from_service_link or self.raw is None:
-            return
-        for var in self.readers():
-            yield var, self.outcome(var)
+        itself with a known value (service-link values are the collision rules' business).
+        Several rules ask: computed once."""
+        if self._explicit is None:
+            self._explicit = () if self.from_service_link or self.raw is None else tuple(
+                (var, self.outcome(var)) for var in self.readers())
+        return self._explicit
 
     def shown(self) -> str:
         """The value as messages may show it: credentials and Secret values are never echoed."""

@@ -3,8 +3,10 @@ labels, slow clients, capped and clean wording, bounded logs."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
+import logging
 import signal
 import socket
 import ssl
@@ -22,7 +24,7 @@ from webhook.budget import Budget
 from webhook.server import app as app_module
 from webhook.server import main as main_module
 from webhook.server.admission import DENIAL_BUDGET
-from webhook.server.logs import FIELD_LENGTH, LOGGER
+from webhook.server.logs import FIELD_LENGTH, LOGGER, JsonFormatter
 from webhook.server.tls import make_dev_certificates
 
 from .conftest import OLD_IMAGE, RunningServer, free_port, review, service, start_server, wait_until, workload
@@ -417,3 +419,12 @@ def test_a_credential_expanded_into_a_vllm_variable_is_never_shown(running: Runn
     assert out["allowed"] is False
     shown = json.dumps(out)
     assert "c4n4ry" not in shown
+
+
+def test_log_time_is_the_records_own_utc_time() -> None:
+    formatter = JsonFormatter()
+    for created in (1_700_000_000.25, 1_700_000_000.999, 1_700_000_001.0, 1_600_000_000.5):
+        record = logging.LogRecord("x", logging.INFO, "", 0, "m", (), None)
+        record.created = created
+        assert json.loads(formatter.format(record))["time"] == (
+            dt.datetime.fromtimestamp(created, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z")

@@ -15,6 +15,9 @@ V = TypeVar("V")
 
 
 class Memo(Generic[K, V]):
+    """Results by key, computed at most once while kept (safe to share between threads: a
+    race computes a result twice, never a wrong one)."""
+
     def __init__(self, size: int = 1024, longest: int = 256) -> None:
         self.size, self.longest = size, longest
         self._kept: dict[K, V] = {}

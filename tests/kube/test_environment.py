@@ -549,3 +549,24 @@ def test_environment_mapping_protocol() -> None:
     with pytest.raises(KeyError):
         env["NOPE"]
     assert env.lookup("A") == "1" and env.lookup("NOPE") is None
+
+
+def test_a_literal_credential_is_sensitive_through_references_and_built_as_when_defined() -> None:
+    """A short literal is built only when looked up (Environment.defer): its taint still reaches
+    what expands it, and it overrides what stood before it, not what came after."""
+    from webhook.detect import is_credential
+
+    env = build_unknown(
+        [
+            {"name": "HF_TOKEN", "value": "hf_abc"},
+            {"name": "AUTH", "value": "Bearer $(HF_TOKEN)"},
+            {"name": "VLLM_LOGGING_LEVEL", "value": "INFO"},
+        ],
+        [{"configMapRef": {"name": "unseen", "optional": True}}],
+        sensitive_name=is_credential,
+    )
+    assert env["AUTH"].value == "Bearer hf_abc" and env["AUTH"].sensitive and env["HF_TOKEN"].sensitive
+    level = env["VLLM_LOGGING_LEVEL"]
+    assert level.value == "INFO" and not level.sensitive and level.origin == "env[2]"
+    assert level.overrides is not None and level.overrides.maybe_absent  # the envFrom before it
+    assert [v.source for v in level.history()] == [Source.ENV, Source.ENV_FROM]

@@ -385,7 +385,6 @@ class _Builder:
     configmaps: _Store
     secrets: _Store
     pod_fields: Mapping[str, str] | None
-    sensitive_name: Callable[[str], bool]
     expansion_budget: int = EXPANSION_BUDGET
 
     def previous(self, name: str) -> EnvVar | None:
@@ -432,7 +431,7 @@ class _Builder:
         var: EnvVar | None
         if short:
             var = EnvVar(name, (value,), Source.ENV, where, value, entry, overrides=previous,
-                         sensitive=self.sensitive_name(name))
+                         sensitive=self.env.sensitive_name(name))
         elif value is not None and value != "":
             var = self.literal(name, where, entry, value, previous)
         elif isinstance(value_from, _MAPPINGS):
@@ -447,7 +446,7 @@ class _Builder:
         """An ``env[].value``, expanded against what is defined so far."""
         if not isinstance(value, str):  # the API server would reject it
             return EnvVar(name, (None,), Source.ENV, where, str(value), entry, overrides=previous)
-        sensitive = self.sensitive_name(name)
+        sensitive = self.env.sensitive_name(name)
         if "$" not in value:
             return EnvVar(name, (value,), Source.ENV, where, value, entry, overrides=previous,
                           sensitive=sensitive, oversize=_oversize(name, value))
@@ -515,7 +514,7 @@ class _Builder:
         """A variable taken from elsewhere: ``value``, or unknown when it is ``None``."""
         display = f"<{origin.split(': ', 1)[-1]}>" if value is None else value
         return EnvVar(name, (value,), source, origin, display, entry, overrides=overrides,
-                      maybe_absent=maybe_absent, sensitive=sensitive or self.sensitive_name(name),
+                      maybe_absent=maybe_absent, sensitive=sensitive or self.env.sensitive_name(name),
                       oversize=value is not None and _oversize(name, value))
 
 
@@ -620,7 +619,6 @@ def effective_environment(
         _Store("ConfigMap", configmaps, _configmap_data),
         _Store("Secret", secrets, _secret_data, sensitive=True),
         pod_fields,
-        sensitive_name,
     )
     for index, entry in enumerate(as_list(container.get("envFrom"))):
         if isinstance(entry, _MAPPINGS):

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
-from tests.support import wait_until
+from tests.support import Loops, stopped_afterwards, wait_until
 from webhook.server.selfmanaged import Cluster, SelfManagedTLS, Settings
 
 from .controlplane import ControlPlane
@@ -176,17 +176,14 @@ def served(port: int, bundle: str | None) -> x509.Certificate:
 
 @pytest.fixture
 def replicas() -> Iterator[list[Replica]]:
-    made: list[Replica] = []
-    yield made
-    for replica in made:
-        replica.stop()
+    yield from stopped_afterwards()
 
 
 # --- a rotation under traffic ------------------------------------------------------------------
 
 
 @dataclass
-class Traffic:
+class Traffic(Loops):
     """Two loops: HTTPS to each replica, verified against the caBundle read from the API server
     for every request; and dry-run Service creations, admitted by the API server through both webhooks."""
 
@@ -226,16 +223,8 @@ class Traffic:
                 self.failures.append(f"API server: {exc.status} {exc.body!r}")
             self.stop.wait(PACE)
 
-    def __enter__(self) -> Traffic:
-        self.threads = [threading.Thread(target=self.direct), threading.Thread(target=self.through_api_server)]
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(30)
+    def loops(self) -> list[Callable[[], None]]:
+        return [self.direct, self.through_api_server]
 
 
 def cas(bundle: str) -> list[x509.Certificate]:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
+from tests.support import stopped_afterwards
 from webhook.kube import links_for
 from webhook.server.cache import NAMESPACES, SERVICES, WORKLOADS, ClusterCache, Reflector, Resource
 
@@ -76,10 +77,7 @@ def names(reflector: Reflector, namespace: str = "llm") -> list[str]:
 
 @pytest.fixture
 def started() -> Iterator[list[Reflector]]:
-    reflectors: list[Reflector] = []
-    yield reflectors
-    for r in reflectors:
-        r.stop()
+    yield from stopped_afterwards()
 
 
 def run(started: list[Reflector], resource: Resource, script: Script) -> Reflector:

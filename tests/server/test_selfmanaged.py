@@ -17,6 +17,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
+from tests.support import stopped_afterwards
 from webhook.cli import build_parser, main
 from webhook.server.selfmanaged import Conflict, Material, SelfManagedTLS, Settings, plan
 
@@ -245,10 +246,7 @@ class FakeCluster:
 
 @pytest.fixture
 def replicas() -> Iterator[list[SelfManagedTLS]]:
-    made: list[SelfManagedTLS] = []
-    yield made
-    for replica in made:
-        replica.stop()
+    yield from stopped_afterwards()
 
 
 def replica(cluster: FakeCluster, made: list[SelfManagedTLS], **options: Any) -> SelfManagedTLS:

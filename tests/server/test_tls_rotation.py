@@ -4,13 +4,14 @@ client certificates required with --client-ca; --dev certificates."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 import socket
 import ssl
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -20,6 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tests.support import Loops
 from webhook.server.tls import LiveTLS, TLSError, make_dev_certificates
 
 from .conftest import RunningServer, free_port, review, service, start_server, wait_until
@@ -38,7 +40,7 @@ def file_serial(path: Path) -> int:
     return x509.load_pem_x509_certificate(path.read_bytes()).serial_number
 
 
-class Traffic:
+class Traffic(Loops):
     """Clients posting AdmissionReviews back to back: one opening a connection (a handshake)
     per request, one keeping its connection alive."""
 
@@ -47,7 +49,6 @@ class Traffic:
         self.stop = threading.Event()
         self.ok = 0
         self.failures: list[str] = []
-        self.threads = [threading.Thread(target=self.loop, args=(keepalive,)) for keepalive in (0, 10)]
 
     def loop(self, keepalive: int) -> None:
         limits = httpx.Limits(max_keepalive_connections=keepalive)
@@ -63,15 +64,8 @@ class Traffic:
                 except Exception as exc:  # noqa: BLE001 - every failure is recorded
                     self.failures.append(repr(exc))
 
-    def __enter__(self) -> Traffic:
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(30)
+    def loops(self) -> list[Callable[[], None]]:
+        return [functools.partial(self.loop, keepalive) for keepalive in (0, 10)]
 
 
 @pytest.fixture
